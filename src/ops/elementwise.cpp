@@ -171,7 +171,9 @@ GS_UNARY_BEGIN(square, Square) return V{mul(g, mul_scalar(a, 2.0))}; GS_UNARY_EN
 GS_UNARY_BEGIN(reciprocal, Reciprocal) return V{neg(mul(g, square(is_grad_enabled() ? reciprocal(a) : y)))}; GS_UNARY_END
 GS_UNARY_BEGIN(sin, Sin) return V{mul(g, cos(a))}; GS_UNARY_END
 GS_UNARY_BEGIN(cos, Cos) return V{neg(mul(g, sin(a)))}; GS_UNARY_END
-GS_UNARY_BEGIN(relu, Relu) return V{mul(g, mask_of(UnaryOp::StepPositive, a))}; GS_UNARY_END
+// PyTorch masks with a select (threshold_backward), so a NaN/inf upstream gradient at x <= 0 is
+// dropped, not turned into NaN by 0 * inf (LPIPS relies on it: all-zero feature vectors).
+GS_UNARY_BEGIN(relu, Relu) return V{where(mask_of(UnaryOp::StepPositive, a), g, scalar_like(0.0, g))}; GS_UNARY_END
 GS_UNARY_BEGIN(sigmoid, Sigmoid) {
   Tensor s = is_grad_enabled() ? sigmoid(a) : y;
   return V{mul(g, mul(s, add_scalar(neg(s), 1.0)))};
