@@ -40,7 +40,8 @@ enum class ReduceOp : int { Sum, Max, Min };
   /* out = cond != 0 ? a : b ; cond any dtype */                                                  \
   void where(const backend::StridedView& out, const backend::StridedView& cond,                   \
              const backend::StridedView& a, const backend::StridedView& b);                       \
-  /* in: dense [outer, n]; out: dense [outer] */                                                  \
+  /* in: dense [outer, n] (the CPU kernel also takes any strides, read as [kept.., reduced..]); */ \
+  /* out: dense [outer] */                                                                         \
   void reduce_rows(backend::ReduceOp op, const backend::StridedView& out,                         \
                    const backend::StridedView& in, int64_t outer, int64_t n);                     \
   /* C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b], row-major; batch strides in elements */    \

@@ -21,7 +21,11 @@ TensorImpl& Tensor::impl() const {
   return *impl_;
 }
 
-int64_t Tensor::size(int64_t d) const { return shape()[size_t(wrap_dim(d, dim(), "Tensor::size"))]; }
+int64_t Tensor::size(int64_t d) const {
+  // wrap_dim accepts dim 0 / -1 for a 0-d tensor (as reductions do), but a 0-d tensor has no sizes.
+  GS_CHECK(dim() > 0, IndexError, "Tensor::size: dim ", d, " of a 0-d tensor (it has no dims)");
+  return shape()[size_t(wrap_dim(d, dim(), "Tensor::size"))];
+}
 
 bool Tensor::is_contiguous() const {
   const auto& s = impl().shape;
@@ -279,7 +283,7 @@ std::string Tensor::str(int max_per_dim) const {
   os << "Tensor(shape=" << shape_str(shape()) << ", dtype=" << dtype_name(dtype())
      << ", device=" << device().str();
   if (requires_grad()) os << ", requires_grad";
-  if (grad_fn()) os << ", grad_fn=" << "<node>";
+  if (grad_fn()) os << ", grad_fn=" << grad_fn()->name();
   os << ")\n";
   if (numel() <= 100000) {
     print_rec(os, to_vector<double>(), shape(), 0, 0, max_per_dim, !is_floating(dtype()));

@@ -1,22 +1,21 @@
 // CPU kernels of the basic op families: converting copy, fill, Philox random, unary/binary maps,
-// where. Dense views take a flat loop (vectorised, OpenMP-parallel); strided ones compute each
-// element's offset from the shared index math in backend/view.hpp.
+// where. Every kernel walks its operands with the row iterator of cpu/strided_loop.hpp (dims
+// coalesced, innermost dim with fixed strides, OpenMP over the flat range), and the op is a
+// compile-time functor, so dense and broadcast rows vectorise. See docs/perf.md for numbers.
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "backend/kernels.hpp"
+#include "cpu/strided_loop.hpp"
 
 namespace gradstyle::cpu {
 
 using backend::BinaryOp;
-using backend::offset_of;
 using backend::StridedView;
 using backend::UnaryOp;
 
 namespace {
-
-constexpr int64_t kParallelGrain = 1 << 15;  // below this, one thread is faster
 
 double load_as_double(const void* base, DType t, int64_t off) {
   switch (t) {
@@ -49,165 +48,274 @@ void store_double(void* base, DType t, int64_t off, double v) {
   }
 }
 
-template <class T>
-inline T unary_apply(UnaryOp op, T x, T p0, T p1) {
-  switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return std::exp(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
-    case UnaryOp::Abs: return std::abs(x);
-    case UnaryOp::Sign: return T((x > T(0)) - (x < T(0)));
-    case UnaryOp::Square: return x * x;
-    case UnaryOp::Relu: return x > T(0) ? x : T(0);
-    case UnaryOp::LeakyRelu: return x > T(0) ? x : x * p0;
-    case UnaryOp::Sigmoid: return T(1) / (T(1) + std::exp(-x));
-    case UnaryOp::Tanh: return std::tanh(x);
-    case UnaryOp::Softplus: {
-      T bx = x * p0;
-      return bx > p1 ? x : std::log1p(std::exp(bx)) / p0;
-    }
-    case UnaryOp::PowScalar: return p0 == T(2) ? x * x : std::pow(x, p0);
-    case UnaryOp::Clamp: return x < p0 ? p0 : (x > p1 ? p1 : x);
-    case UnaryOp::AddScalar: return x + p0;
-    case UnaryOp::MulScalar: return x * p0;
-    case UnaryOp::Reciprocal: return T(1) / x;
-    case UnaryOp::StepPositive: return x > T(0) ? T(1) : T(0);
-    case UnaryOp::LeakyReluGrad: return x > T(0) ? T(1) : p0;
-    case UnaryOp::ClampMask: return (x >= p0 && x <= p1) ? T(1) : T(0);
-    case UnaryOp::Cos: return std::cos(x);
-    case UnaryOp::Sin: return std::sin(x);
-  }
-  return x;
-}
+// An unsigned integer type of the element's size, for dtype-agnostic moves.
+template <size_t S> struct Bits;
+template <> struct Bits<1> { using type = uint8_t; };
+template <> struct Bits<2> { using type = uint16_t; };
+template <> struct Bits<4> { using type = uint32_t; };
+template <> struct Bits<8> { using type = uint64_t; };
 
-template <class T>
-inline T binary_apply(BinaryOp op, T a, T b) {
-  switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-    case BinaryOp::Maximum: return (a != a || b != b) ? std::numeric_limits<T>::quiet_NaN() : (a > b ? a : b);
-    case BinaryOp::Minimum: return (a != a || b != b) ? std::numeric_limits<T>::quiet_NaN() : (a < b ? a : b);
-    case BinaryOp::Pow: return std::pow(a, b);
-    case BinaryOp::Gt: return a > b;
-    case BinaryOp::Lt: return a < b;
-    case BinaryOp::Ge: return a >= b;
-    case BinaryOp::Le: return a <= b;
-    case BinaryOp::Eq: return a == b;
-    case BinaryOp::Ne: return a != b;
-  }
-  return a;
+// ---- unary ------------------------------------------------------------------------------------
+
+template <class T, class F>
+void unary_loop(const StridedView& out, const StridedView& in, F f) {
+  T* o = static_cast<T*>(out.data);
+  const T* x = static_cast<const T*>(in.data);
+  for_each_row(make_strided_plan<2>({&out, &in}), [&](const int64_t* off, int64_t n, const int64_t* st) {
+    T* po = o + off[0];
+    const T* px = x + off[1];
+    if (st[0] == 1 && st[1] == 1) {
+      for (int64_t i = 0; i < n; ++i) po[i] = f(px[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) po[i * st[0]] = f(px[i * st[1]]);
+    }
+  });
 }
 
 template <class T>
 void unary_t(UnaryOp op, const StridedView& out, const StridedView& in, T p0, T p1) {
-  T* o = static_cast<T*>(out.data);
-  const T* x = static_cast<const T*>(in.data);
-  const int64_t n = out.numel;
-  if (out.contiguous && in.contiguous) {
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) o[i] = unary_apply<T>(op, x[i], p0, p1);
-  } else {
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) o[offset_of(out, i)] = unary_apply<T>(op, x[offset_of(in, i)], p0, p1);
+  const T zero = T(0), one = T(1);
+#define GS_U(OP, EXPR) \
+  case UnaryOp::OP: return unary_loop<T>(out, in, [=](T x) -> T { return EXPR; });
+  switch (op) {
+    GS_U(Neg, -x)
+    GS_U(Exp, std::exp(x))
+    GS_U(Log, std::log(x))
+    GS_U(Sqrt, std::sqrt(x))
+    GS_U(Rsqrt, one / std::sqrt(x))
+    GS_U(Abs, std::abs(x))
+    GS_U(Sign, T((x > zero) - (x < zero)))
+    GS_U(Square, x * x)
+    GS_U(Relu, x > zero ? x : zero)
+    GS_U(LeakyRelu, x > zero ? x : x * p0)
+    GS_U(Sigmoid, one / (one + std::exp(-x)))
+    GS_U(Tanh, std::tanh(x))
+    GS_U(Softplus, x * p0 > p1 ? x : std::log1p(std::exp(x * p0)) / p0)
+    GS_U(PowScalar, p0 == T(2) ? x * x : std::pow(x, p0))
+    GS_U(Clamp, x < p0 ? p0 : (x > p1 ? p1 : x))
+    GS_U(AddScalar, x + p0)
+    GS_U(MulScalar, x * p0)
+    GS_U(Reciprocal, one / x)
+    GS_U(StepPositive, x > zero ? one : zero)
+    GS_U(LeakyReluGrad, x > zero ? one : p0)
+    GS_U(ClampMask, (x >= p0 && x <= p1) ? one : zero)
+    GS_U(Cos, std::cos(x))
+    GS_U(Sin, std::sin(x))
   }
+#undef GS_U
+  throw ValueError(err_msg("unary op: unknown op code ", int(op)));
+}
+
+// ---- binary -----------------------------------------------------------------------------------
+
+// out = f(a, b) with out of element type O (T, or uint8 for comparisons into bool).
+template <class T, class O, class F>
+void binary_loop(const StridedView& out, const StridedView& a, const StridedView& b, F f) {
+  O* o = static_cast<O*>(out.data);
+  const T* pa = static_cast<const T*>(a.data);
+  const T* pb = static_cast<const T*>(b.data);
+  for_each_row(make_strided_plan<3>({&out, &a, &b}), [&](const int64_t* off, int64_t n, const int64_t* st) {
+    O* po = o + off[0];
+    const T* x = pa + off[1];
+    const T* y = pb + off[2];
+    if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
+      for (int64_t i = 0; i < n; ++i) po[i] = O(f(x[i], y[i]));
+    } else if (st[0] == 1 && st[1] == 1 && st[2] == 0) {  // b broadcast along the row
+      const T yv = *y;
+      for (int64_t i = 0; i < n; ++i) po[i] = O(f(x[i], yv));
+    } else if (st[0] == 1 && st[1] == 0 && st[2] == 1) {  // a broadcast along the row
+      const T xv = *x;
+      for (int64_t i = 0; i < n; ++i) po[i] = O(f(xv, y[i]));
+    } else {
+      for (int64_t i = 0; i < n; ++i) po[i * st[0]] = O(f(x[i * st[1]], y[i * st[2]]));
+    }
+  });
+}
+
+// Comparisons into a non-bool output dtype (1/0 in that dtype): rare, converted per element.
+template <class T, class F>
+void binary_convert(const StridedView& out, const StridedView& a, const StridedView& b, F f) {
+  const T* pa = static_cast<const T*>(a.data);
+  const T* pb = static_cast<const T*>(b.data);
+  for_each_row(make_strided_plan<3>({&out, &a, &b}), [&](const int64_t* off, int64_t n, const int64_t* st) {
+    for (int64_t i = 0; i < n; ++i)
+      store_double(out.data, out.dtype, off[0] + i * st[0], double(f(pa[off[1] + i * st[1]], pb[off[2] + i * st[2]])));
+  });
+}
+
+template <class T, class F>
+void binary_dispatch_out(const StridedView& out, const StridedView& a, const StridedView& b, F f) {
+  if (out.dtype == a.dtype) return binary_loop<T, T>(out, a, b, f);
+  if (out.dtype == DType::boolean || out.dtype == DType::u8) return binary_loop<T, uint8_t>(out, a, b, f);
+  binary_convert<T>(out, a, b, f);
 }
 
 template <class T>
 void binary_t(BinaryOp op, const StridedView& out, const StridedView& a, const StridedView& b) {
-  const T* pa = static_cast<const T*>(a.data);
-  const T* pb = static_cast<const T*>(b.data);
-  const int64_t n = out.numel;
-  const bool cmp = op >= BinaryOp::Gt;
-  if (!cmp && out.dtype == a.dtype) {
-    T* o = static_cast<T*>(out.data);
-    if (out.contiguous && a.contiguous && b.contiguous) {
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-      for (int64_t i = 0; i < n; ++i) o[i] = binary_apply<T>(op, pa[i], pb[i]);
-      return;
-    }
-    if (out.contiguous && a.contiguous && b.numel == n && b.ndim >= 1) {
-      // Common case: b broadcast along leading dims only is still handled by the general path.
-    }
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i)
-      o[offset_of(out, i)] = binary_apply<T>(op, pa[offset_of(a, i)], pb[offset_of(b, i)]);
-    return;
+  constexpr T nan = std::numeric_limits<T>::quiet_NaN();
+#define GS_B(OP, EXPR) \
+  case BinaryOp::OP: return binary_dispatch_out<T>(out, a, b, [](T x, T y) { return EXPR; });
+  switch (op) {
+    GS_B(Add, x + y)
+    GS_B(Sub, x - y)
+    GS_B(Mul, x * y)
+    GS_B(Div, x / y)
+    GS_B(Maximum, (x != x || y != y) ? nan : (x > y ? x : y))
+    GS_B(Minimum, (x != x || y != y) ? nan : (x < y ? x : y))
+    GS_B(Pow, std::pow(x, y))
+    GS_B(Gt, x > y)
+    GS_B(Lt, x < y)
+    GS_B(Ge, x >= y)
+    GS_B(Le, x <= y)
+    GS_B(Eq, x == y)
+    GS_B(Ne, x != y)
   }
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n; ++i)
-    store_double(out.data, out.dtype, offset_of(out, i),
-                 double(binary_apply<T>(op, pa[offset_of(a, i)], pb[offset_of(b, i)])));
+#undef GS_B
+  throw ValueError(err_msg("binary op: unknown op code ", int(op)));
+}
+
+// ---- copy / fill ------------------------------------------------------------------------------
+
+template <class U>
+void copy_same(const StridedView& dst, const StridedView& src) {
+  U* d = static_cast<U*>(dst.data);
+  const U* s = static_cast<const U*>(src.data);
+  for_each_row(make_strided_plan<2>({&dst, &src}), [&](const int64_t* off, int64_t n, const int64_t* st) {
+    if (st[0] == 1 && st[1] == 1) {
+      std::memcpy(d + off[0], s + off[1], size_t(n) * sizeof(U));
+    } else {
+      U* pd = d + off[0];
+      const U* ps = s + off[1];
+      for (int64_t i = 0; i < n; ++i) pd[i * st[0]] = ps[i * st[1]];
+    }
+  });
+}
+
+template <class D, class S>
+void copy_convert_t(const StridedView& dst, const StridedView& src) {
+  D* d = static_cast<D*>(dst.data);
+  const S* s = static_cast<const S*>(src.data);
+  for_each_row(make_strided_plan<2>({&dst, &src}), [&](const int64_t* off, int64_t n, const int64_t* st) {
+    D* pd = d + off[0];
+    const S* ps = s + off[1];
+    if (st[0] == 1 && st[1] == 1) {
+      for (int64_t i = 0; i < n; ++i) pd[i] = D(ps[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) pd[i * st[0]] = D(ps[i * st[1]]);
+    }
+  });
+}
+
+template <class U>
+void fill_bits(const StridedView& dst, U pattern) {
+  U* d = static_cast<U*>(dst.data);
+  for_each_row(make_strided_plan<1>({&dst}), [&](const int64_t* off, int64_t n, const int64_t* st) {
+    U* p = d + off[0];
+    if (st[0] == 1) {
+      for (int64_t i = 0; i < n; ++i) p[i] = pattern;
+    } else {
+      for (int64_t i = 0; i < n; ++i) p[i * st[0]] = pattern;
+    }
+  });
+}
+
+template <class F>
+void by_element_size(size_t es, F f) {
+  switch (es) {
+    case 1: return f(Bits<1>::type{});
+    case 2: return f(Bits<2>::type{});
+    case 4: return f(Bits<4>::type{});
+    case 8: return f(Bits<8>::type{});
+  }
+  throw DTypeError(err_msg("copy: unsupported element size ", es));
 }
 
 }  // namespace
 
 void copy(const StridedView& dst, const StridedView& src) {
-  const int64_t n = dst.numel;
+  if (dst.numel == 0) return;
   if (dst.dtype == src.dtype) {
-    const size_t es = dtype_size(dst.dtype);
     if (dst.contiguous && src.contiguous) {
-      std::memcpy(dst.data, src.data, size_t(n) * es);
+      std::memcpy(dst.data, src.data, size_t(dst.numel) * dtype_size(dst.dtype));
       return;
     }
-    char* d = static_cast<char*>(dst.data);
-    const char* s = static_cast<const char*>(src.data);
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-    for (int64_t i = 0; i < n; ++i) std::memcpy(d + offset_of(dst, i) * int64_t(es), s + offset_of(src, i) * int64_t(es), es);
-    return;
+    return by_element_size(dtype_size(dst.dtype), [&](auto u) { copy_same<decltype(u)>(dst, src); });
   }
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n; ++i)
-    store_double(dst.data, dst.dtype, offset_of(dst, i), load_as_double(src.data, src.dtype, offset_of(src, i)));
+  // The float conversions used by to(dtype) in tests and mixed-precision code are typed loops.
+  if (dst.dtype == DType::f64 && src.dtype == DType::f32) return copy_convert_t<double, float>(dst, src);
+  if (dst.dtype == DType::f32 && src.dtype == DType::f64) return copy_convert_t<float, double>(dst, src);
+  for_each_row(make_strided_plan<2>({&dst, &src}), [&](const int64_t* off, int64_t n, const int64_t* st) {
+    for (int64_t i = 0; i < n; ++i)
+      store_double(dst.data, dst.dtype, off[0] + i * st[0], load_as_double(src.data, src.dtype, off[1] + i * st[1]));
+  });
 }
 
 void fill(const StridedView& dst, double value) {
-  const int64_t n = dst.numel;
-  if (dst.contiguous && dst.dtype == DType::f32) {
-    float* p = static_cast<float*>(dst.data);
-    float v = float(value);
-    for (int64_t i = 0; i < n; ++i) p[i] = v;
-    return;
-  }
-  for (int64_t i = 0; i < n; ++i) store_double(dst.data, dst.dtype, offset_of(dst, i), value);
+  if (dst.numel == 0) return;
+  // Convert once into the element's bit pattern, then replicate it.
+  uint64_t pattern = 0;
+  store_double(&pattern, dst.dtype, 0, value);
+  by_element_size(dtype_size(dst.dtype), [&](auto u) {
+    using U = decltype(u);
+    U p;
+    std::memcpy(&p, &pattern, sizeof(U));
+    fill_bits<U>(dst, p);
+  });
 }
 
 void fill_random(const StridedView& dst, uint64_t seed, uint64_t offset, bool normal) {
+  // Element i (in logical row-major order) takes counter offset + i on every device.
   const int64_t n = dst.numel;
+  if (dst.contiguous && (dst.dtype == DType::f32 || dst.dtype == DType::f64)) {
+    const bool f32 = dst.dtype == DType::f32;
+#pragma omp parallel for if (n > 4096) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      double v = normal ? philox_normal(seed, offset, uint64_t(i)) : philox_uniform(seed, offset, uint64_t(i));
+      if (f32) static_cast<float*>(dst.data)[i] = float(v);
+      else static_cast<double*>(dst.data)[i] = v;
+    }
+    return;
+  }
 #pragma omp parallel for if (n > 4096) schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     double v = normal ? philox_normal(seed, offset, uint64_t(i)) : philox_uniform(seed, offset, uint64_t(i));
-    store_double(dst.data, dst.dtype, offset_of(dst, i), v);
+    store_double(dst.data, dst.dtype, backend::offset_of(dst, i), v);
   }
 }
 
 void unary(UnaryOp op, const StridedView& out, const StridedView& in, double p0, double p1) {
-  if (out.dtype == DType::f32) return unary_t<float>(op, out, in, float(p0), float(p1));
-  if (out.dtype == DType::f64) return unary_t<double>(op, out, in, p0, p1);
-  throw DTypeError(err_msg("unary op: unsupported dtype ", dtype_name(out.dtype)));
+  if (out.numel == 0) return;
+  if (out.dtype == DType::f32 && in.dtype == DType::f32) return unary_t<float>(op, out, in, float(p0), float(p1));
+  if (out.dtype == DType::f64 && in.dtype == DType::f64) return unary_t<double>(op, out, in, p0, p1);
+  throw DTypeError(err_msg("unary op: unsupported dtypes ", dtype_name(out.dtype), " <- ", dtype_name(in.dtype)));
 }
 
 void binary(BinaryOp op, const StridedView& out, const StridedView& a, const StridedView& b) {
+  if (out.numel == 0) return;
+  GS_CHECK(a.dtype == b.dtype, DTypeError, "binary op: operand dtypes differ: ", dtype_name(a.dtype), " vs ",
+           dtype_name(b.dtype));
   if (a.dtype == DType::f32) return binary_t<float>(op, out, a, b);
   if (a.dtype == DType::f64) return binary_t<double>(op, out, a, b);
   throw DTypeError(err_msg("binary op: unsupported dtype ", dtype_name(a.dtype)));
 }
 
 void where(const StridedView& out, const StridedView& cond, const StridedView& a, const StridedView& b) {
-  const int64_t n = out.numel;
-  const size_t es = dtype_size(out.dtype);
-  char* o = static_cast<char*>(out.data);
-  const char* pa = static_cast<const char*>(a.data);
-  const char* pb = static_cast<const char*>(b.data);
-#pragma omp parallel for if (n > kParallelGrain) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    bool c = load_as_double(cond.data, cond.dtype, offset_of(cond, i)) != 0.0;
-    const char* src = c ? pa + offset_of(a, i) * int64_t(es) : pb + offset_of(b, i) * int64_t(es);
-    std::memcpy(o + offset_of(out, i) * int64_t(es), src, es);
-  }
+  if (out.numel == 0) return;
+  const bool byte_cond = cond.dtype == DType::boolean || cond.dtype == DType::u8 || cond.dtype == DType::i8;
+  by_element_size(dtype_size(out.dtype), [&](auto u) {
+    using U = decltype(u);
+    U* o = static_cast<U*>(out.data);
+    const U* pa = static_cast<const U*>(a.data);
+    const U* pb = static_cast<const U*>(b.data);
+    const uint8_t* pc = static_cast<const uint8_t*>(cond.data);
+    for_each_row(make_strided_plan<4>({&out, &cond, &a, &b}), [&](const int64_t* off, int64_t n, const int64_t* st) {
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t ci = off[1] + i * st[1];
+        const bool c = byte_cond ? pc[ci] != 0 : load_as_double(cond.data, cond.dtype, ci) != 0.0;
+        o[off[0] + i * st[0]] = c ? pa[off[2] + i * st[2]] : pb[off[3] + i * st[3]];
+      }
+    });
+  });
 }
 
 }  // namespace gradstyle::cpu

@@ -68,7 +68,9 @@ Tensor reduce_raw(ReduceOp op, const Tensor& x, const ReducePlan& p, const char*
     if (!std::binary_search(p.dims.begin(), p.dims.end(), i)) perm.push_back(i);
   for (int64_t d : p.dims) perm.push_back(d);
   Tensor xd = x.detach();
-  Tensor src = (perm.empty() ? xd : permute(xd, perm)).contiguous();
+  Tensor src = perm.empty() ? xd : permute(xd, perm);
+  // The CPU kernel reads the permuted view in place; the CUDA kernel takes dense rows.
+  if (!x.device().is_cpu()) src = src.contiguous();
   Tensor out = Tensor::empty(p.keep_shape, {x.dtype(), x.device()});
   if (p.outer > 0) {
     if (p.n == 0) out.fill_(0.0);
@@ -103,9 +105,11 @@ static Tensor extreme(const Tensor& x, const Shape& dims, bool keepdim, bool is_
   Tensor out = keepdim ? kept : view(kept, p.out_shape);
   if (any_requires_grad({&x})) {
     Shape ks = p.keep_shape, rd = p.dims;
-    record(name, out, {x}, [x, kept, ks, rd](const Tensor& g) {
+    // With keepdim, out IS kept: capture a detached alias, or the node would own its own output.
+    Tensor kd = kept.detach();
+    record(name, out, {x}, [x, kd, ks, rd](const Tensor& g) {
       // Split the gradient evenly between the elements equal to the extreme.
-      Tensor mask = eq(x, kept).to(x.dtype());
+      Tensor mask = eq(x, kd).to(x.dtype());
       Tensor count = sum(mask, rd, true);
       return V{mul(expand(reshape(g, ks), x.shape()), div(mask, count))};
     });

@@ -252,6 +252,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   GS_CHECK(!xs.empty(), ValueError, "cat: empty list of tensors");
   const Tensor& f = xs[0];
   check_defined(f, "cat", "tensors[0]");
+  GS_CHECK(f.dim() > 0, ShapeError, "cat: tensor 0 is 0-d; 0-d tensors cannot be concatenated (use stack)");
   int64_t d = wrap_dim(dim, f.dim(), "cat");
   Shape s = f.shape();
   int64_t total = 0;
@@ -260,9 +261,10 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     check_defined(t, "cat", "tensors[i]");
     GS_CHECK(t.dim() == f.dim(), ShapeError, "cat: tensor ", i, " has shape ", shape_str(t.shape()),
              " but tensor 0 has ", shape_str(f.shape()));
-    GS_CHECK(t.dtype() == f.dtype() && t.device() == f.device(), DTypeError, "cat: tensor ", i, " is ",
-             dtype_name(t.dtype()), " on ", t.device().str(), " but tensor 0 is ", dtype_name(f.dtype()), " on ",
-             f.device().str());
+    GS_CHECK(t.dtype() == f.dtype(), DTypeError, "cat: tensor ", i, " is ", dtype_name(t.dtype()), " ",
+             shape_str(t.shape()), " but tensor 0 is ", dtype_name(f.dtype()), " ", shape_str(f.shape()));
+    GS_CHECK(t.device() == f.device(), DeviceError, "cat: tensor ", i, " is on ", t.device().str(), " ",
+             shape_str(t.shape()), " but tensor 0 is on ", f.device().str(), " ", shape_str(f.shape()));
     for (int64_t j = 0; j < f.dim(); ++j)
       GS_CHECK(j == d || t.size(j) == f.size(j), ShapeError, "cat: tensor ", i, " has shape ", shape_str(t.shape()),
                " which differs from ", shape_str(f.shape()), " outside dim ", d);
@@ -336,10 +338,10 @@ static void check_index(const Tensor& index, int64_t n, const char* op, const Te
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   check_defined(x, "index_select", "x");
   check_defined(index, "index_select", "index");
+  GS_CHECK(x.dim() > 0, ShapeError, "index_select: input is 0-d (shape []); it has no dim to index");
   int64_t d = wrap_dim(dim, x.dim(), "index_select");
-  check_index(index, x.dim() ? x.size(d) : 1, "index_select", x, d);
+  check_index(index, x.size(d), "index_select", x, d);
   Shape s = x.shape();
-  if (x.dim() == 0) s = {1};
   int64_t n_in = s[size_t(d)];
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < d; ++i) outer *= s[size_t(i)];
