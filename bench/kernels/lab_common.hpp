@@ -66,6 +66,15 @@ inline double worst_ratio(const Tensor& a, const Tensor& b, double atol, double 
   return worst;
 }
 
+// Fraction of elements with |a - b| > atol + rtol |b| (NaN counts as a mismatch).
+inline double mismatch_fraction(const Tensor& a, const Tensor& b, double atol, double rtol) {
+  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  if (va.size() != vb.size()) return 1.0;
+  size_t bad = 0;
+  for (size_t i = 0; i < va.size(); ++i) bad += !(std::abs(va[i] - vb[i]) <= atol + rtol * std::abs(vb[i]));
+  return va.empty() ? 0.0 : double(bad) / double(va.size());
+}
+
 // The gate: records the check as a counter and refuses to time a variant that fails it.
 inline bool checked(benchmark::State& st, double ratio, const std::string& what) {
   st.counters["check_ratio"] = ratio;

@@ -25,14 +25,6 @@ Tensor variant_fn(int64_t v, const Tensor& q, const Tensor& k, const Tensor& x) 
   return v == 0 ? selective_attention(q, k, x, kMu, kH) : selective_attention_unfused(q, k, x, kMu, kH);
 }
 
-double mismatch_fraction(const Tensor& a, const Tensor& b, double atol, double rtol) {
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  if (va.size() != vb.size()) return 1.0;
-  size_t bad = 0;
-  for (size_t i = 0; i < va.size(); ++i) bad += !(std::abs(va[i] - vb[i]) <= atol + rtol * std::abs(vb[i]));
-  return double(bad) / double(va.size());
-}
-
 void BM_selective_attention(benchmark::State& st) {
   const Device d = lab::dev_of(st.range(0));
   const int64_t variant = st.range(1), L = st.range(2);
@@ -56,10 +48,10 @@ void BM_selective_attention(benchmark::State& st) {
     auto s0 = [](const Tensor& t) { return t.detach().narrow(0, 0, 1).cpu().to(DType::f64); };
     Tensor q0 = s0(q).requires_grad_(), k0 = s0(k), v0 = s0(v);
     Tensor ref = selective_attention(q0, k0, v0, kMu, kH);
-    double frac = mismatch_fraction(s0(got[0]), ref.detach(), 1e-4, 1e-3);
+    double frac = lab::mismatch_fraction(s0(got[0]), ref.detach(), 1e-4, 1e-3);
     if (bwd) {
       auto g = autograd::grad({ref}, {q0}, {s0(gy)});
-      frac = std::max(frac, mismatch_fraction(s0(got[1]), g[0], 1e-4, 1e-3));
+      frac = std::max(frac, lab::mismatch_fraction(s0(got[1]), g[0], 1e-4, 1e-3));
     }
     st.counters["mismatch_frac"] = frac;
     if (!lab::checked(st, frac / 1e-3, "sample 0 vs the float64 oracle")) return;
