@@ -207,6 +207,7 @@ def main():
     ap.add_argument("--max-L", type=int, default=1024)
     ap.add_argument("--max-res", type=int, default=1024, help="largest modconv output resolution")
     ap.add_argument("--no-bwd", action="store_true")
+    ap.add_argument("--only", default="", help="regex: run only the cases whose name matches")
     a = ap.parse_args()
     dev = a.device
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -243,7 +244,10 @@ def main():
         print(f"# {torch.cuda.get_device_name()}")
     print("| case | torch ms | ours ms | ratio |")
     print("|---|---|---|---|")
+    import re
     for name, fn, binary, bench in cases:
+        if a.only and not re.search(a.only, name):
+            continue
         tt, to = [], []
         try:
             for _ in range(a.rounds):

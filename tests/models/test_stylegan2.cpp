@@ -328,3 +328,20 @@ TEST_CASE("models/stylegan2: composed ModulatedConv2d path equals the fused modu
     CHECK(other.forward(x, w, Tensor()).shape() == Shape{3, 5, r, r});
   }
 }
+
+TEST_CASE("models/stylegan2: mean_latent averages the mapping of seeded z, truncation interpolates") {
+  auto g = load_tiny();
+  gradstyle::Generator r1(42), r2(42);
+  Tensor m = g->mean_latent(256, r1);
+  CHECK(m.shape() == Shape{1, 32});
+  Tensor z = Tensor::randn({256, 32}, r2);
+  GS_EXPECT_CLOSE(m, g->style(z).mean({0}, true), 1e-6, 1e-6);
+  // psi = 0 gives the average itself, psi = 1 the input; W+ and [style_dim] averages broadcast.
+  Tensor w = g->style(fx("z"));
+  GS_EXPECT_CLOSE(sg::Generator::truncate(w, 0.0, m), m.expand({4, 32}), 1e-6, 1e-6);
+  GS_EXPECT_CLOSE(sg::Generator::truncate(w, 1.0, m), w, 0, 0);
+  Tensor wp = g->to_w_plus(w);
+  CHECK(wp.shape() == Shape{4, 8, 32});
+  GS_EXPECT_CLOSE(sg::Generator::truncate(wp, 0.5, m.reshape({32})), g->to_w_plus(sg::Generator::truncate(w, 0.5, m)),
+                  1e-6, 1e-6);
+}
