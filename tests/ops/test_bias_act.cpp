@@ -90,7 +90,7 @@ TEST_CASE("ops/bias_act: first- and second-order gradient checks (float64)") {
 }
 
 TEST_CASE("ops/bias_act: double backward of an R1-style penalty matches finite differences") {
-  // r(x, b) = sum(grad_x(sum(bias_act(x * w, b) * v))^2): its gradient w.r.t. w needs the
+  // r(w) = sum(grad_x(sum(bias_act(x * w)^2 * v))^2): its gradient w.r.t. w needs the
   // derivative of bias_act_grad with respect to its upstream gradient.
   Tensor x = add_scalar(Tensor::rand({3, 4}, 71, {DType::f64}), 0.2);
   Tensor w0 = Tensor::randn({3, 4}, 72, {DType::f64});
@@ -99,7 +99,8 @@ TEST_CASE("ops/bias_act: double backward of an R1-style penalty matches finite d
   gstest::Fn r = [x, v, o](const std::vector<Tensor>& p) {
     autograd::EnableGradGuard eg(true);
     Tensor xx = x.detach().requires_grad_();
-    Tensor y = mul(bias_act(mul(xx, p[0]), Tensor(), o), v).sum();
+    // squared, so that the upstream gradient of bias_act depends on w as well
+    Tensor y = mul(square(bias_act(mul(xx, p[0]), Tensor(), o)), v).sum();
     Tensor gx = autograd::grad({y}, {xx}, {}, true, true)[0];
     return square(gx).sum();
   };

@@ -216,7 +216,7 @@ TEST_CASE("ops/perspective_warp: errors") {
 
 TEST_CASE("ops/perspective_warp: CPU and CUDA agree bit for bit (forward and gradient)") {
   if (!cuda_available()) {
-    MESSAGE("CPU-vs-CUDA comparison skipped: " << (cuda_built() ? "no GPU present" : "built without CUDA"));
+    MESSAGE("CPU-vs-CUDA comparison skipped: " << std::string(cuda_built() ? "no GPU present" : "built without CUDA"));
     return;
   }
   Generator gen(31);

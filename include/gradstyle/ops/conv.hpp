@@ -12,7 +12,8 @@
 //   OH = (H-1)*stride_h - 2*pad_h + dil_h*(R-1) + output_padding_h + 1, likewise OW.
 //
 // dtypes: float32 or float64; x, weight and bias share dtype and device (CPU or CUDA).
-// Devices: CPU = im2col + Eigen GEMM (OpenMP over output tiles); CUDA = cuDNN (algorithm found
+// Devices: CPU = im2col + Eigen GEMM (OpenMP over output tiles), Winograd F(2x2,3x3) for float32
+// 3x3 stride-1 convs (forward and input gradient; error at float32 GEMM level); CUDA = cuDNN (algorithm found
 // once per complete shape key and cached; fp32 math without TF32 unless set_allow_tf32(true)),
 // with a direct-kernel fallback when cuDNN refuses a configuration.
 // Autograd: every function here is differentiable to any order in every tensor argument. The
