@@ -10,6 +10,7 @@
 #include "gradstyle/models/stylegan2.hpp"
 #include "gradstyle/ops/elementwise.hpp"
 #include "gradstyle/ops/reduce.hpp"
+#include "models/encoder_util.hpp"
 
 namespace gradstyle::models::stylegan2 {
 
@@ -90,22 +91,8 @@ void check_kernel(const nn::StateDict& sd, const std::string& key, const Tensor&
 
 }  // namespace
 
-std::string describe_entries(const nn::StateDict& all) {
-  std::vector<std::string> tops;
-  std::map<std::string, size_t> counts;
-  for (const auto& [k, v] : all) {
-    const std::string top = k.substr(0, k.find('.'));
-    if (!counts.count(top)) tops.push_back(top);
-    ++counts[top];
-  }
-  std::string s;
-  for (const auto& t : tops) {
-    if (!s.empty()) s += ", ";
-    s += t;
-    if (counts[t] > 1) s += " (" + std::to_string(counts[t]) + " tensors)";
-  }
-  return s.empty() ? "no tensors" : s;
-}
+// The listing is shared with the encoder loaders (models/encoder_util.hpp).
+std::string describe_entries(const nn::StateDict& all) { return detail::describe_entries(all); }
 
 // ---- generator -----------------------------------------------------------------------------------
 
