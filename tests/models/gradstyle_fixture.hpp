@@ -67,6 +67,8 @@ inline void gradcheck_module(nn::Module& m, const std::vector<Tensor>& inputs,
         return forward(std::vector<Tensor>(xs.begin(), xs.begin() + long(n_in)));
       },
       all, 1e-6, atol, rtol);
+  // The probes leave detached copies in the slots: put the module's own parameters back.
+  for (size_t i = 0; i < slots.size(); ++i) *slots[i] = all[n_in + i];
 }
 
 inline std::vector<std::string> keys(nn::Module& m) {
