@@ -214,7 +214,7 @@ void guarded(const OpCase& row, const std::string& step, F&& f) {
   try {
     f();
   } catch (const std::exception& e) {
-    FAIL_CHECK(label(row) << ", " << step << ": threw " << e.what());
+    FAIL_CHECK(label(row) << ", " << step << ": threw " << std::string(e.what()));
   }
 }
 
@@ -236,7 +236,7 @@ void run_op(const std::string& op) {
       for (DType dt : {DType::f64, DType::f32}) {
         if (d.is_cuda() && dt == DType::f64) continue;  // CUDA is checked in float32
         if (d.is_cpu() && dt == DType::f64) continue;   // the reference run
-        INFO(label(*row) << " on " << d.str() << " " << dtype_name(dt));
+        INFO(label(*row) << " on " << d.str() << " " << std::string(dtype_name(dt)));
         guarded(*row, d.str() + " " + dtype_name(dt), [&] {
           Result got = run_config(*row, dt, d);
           if (refs.count(row)) expect_matches_reference(*row, got, refs.at(row));
