@@ -9,22 +9,38 @@
 #include <cstring>
 #include <limits>
 
-extern "C" void* __libc_memalign(size_t alignment, size_t size);
-
 namespace {
 std::atomic<int> g_depth{0};
 }
+
+// AddressSanitizer owns the allocator (and poisons fresh memory itself): no replacement then.
+#if defined(__SANITIZE_ADDRESS__)
+#define GS_POISON_ALLOC 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GS_POISON_ALLOC 0
+#endif
+#endif
+#ifndef GS_POISON_ALLOC
+#define GS_POISON_ALLOC 1
+#endif
+
+#if GS_POISON_ALLOC
+extern "C" void* __libc_memalign(size_t alignment, size_t size);
 
 extern "C" void* aligned_alloc(size_t alignment, size_t size) noexcept {
   void* p = __libc_memalign(alignment, size);
   if (p && g_depth.load(std::memory_order_relaxed) > 0) std::memset(p, 0xFF, size);
   return p;
 }
+#endif
 
 namespace gsbackend {
 
 PoisonScope::PoisonScope() { g_depth.fetch_add(1); }
 PoisonScope::~PoisonScope() { g_depth.fetch_sub(1); }
+
+bool cpu_poison_built() { return GS_POISON_ALLOC != 0; }
 
 bool cpu_poison_works() {
   PoisonScope s;

@@ -22,6 +22,8 @@ class PoisonScope {
 // True when the replacement allocator is in effect (checked by a test, so the poisoning cannot
 // silently stop working).
 bool cpu_poison_works();
+// False under AddressSanitizer, whose allocator is left alone.
+bool cpu_poison_built();
 
 // CUDA storages come from the stream-ordered pool, which this binary cannot intercept. Best
 // effort: allocate NaN-filled blocks of these sizes and free them, so the pool's next blocks of

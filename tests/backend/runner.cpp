@@ -385,9 +385,11 @@ TEST_CASE("backend/coverage: every public op has a row or a reasoned exclusion")
 }
 
 TEST_CASE("backend/poison: fresh CPU storages start as NaN inside a PoisonScope") {
+  if (!cpu_poison_built()) {
+    MESSAGE("CPU allocation poisoning is off in this build (AddressSanitizer owns the allocator)");
+    return;
+  }
   CHECK(cpu_poison_works());
-  Tensor t = Tensor::empty({5}, {DType::f64});
-  (void)t;  // outside a scope nothing is filled (no cost for ordinary allocations)
 }
 
 }  // namespace gsbackend
