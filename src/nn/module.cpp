@@ -124,7 +124,9 @@ Module::LoadReport Module::load_state_dict(const StateDict& sd, bool strict) {
       // storage of its own dtype instead.
       Tensor v = it->second.detach().to(t->device());
       if (v.dtype() != t->dtype()) v = v.to(t->dtype());
-      t->set_data(v.clone().detach());
+      Tensor fresh = v.clone().detach();
+      if (t->is_leaf()) t->set_data(fresh);
+      else *t = fresh;  // a buffer computed by an op: no optimizer holds it
     }
   }
   return rep;
@@ -143,6 +145,10 @@ static void convert_in_place(const std::vector<std::pair<std::string, Tensor*>>&
   for (auto& [n, t] : all) {
     Tensor moved = f(t->detach());
     if (!moved.defined()) continue;
+    if (!t->is_leaf()) {  // a buffer computed by an op: no optimizer holds it, take the new tensor
+      *t = moved;
+      continue;
+    }
     Tensor g = t->grad();
     t->set_data(moved);
     if (g.defined()) {
