@@ -114,7 +114,7 @@ Tensor Tensor::rand(const Shape& shape, uint64_t seed, Options o) {
   return rand(shape, g, o);
 }
 
-// ---- grad metadata (the engine itself is in src/autograd) -------------------------------------------------------------------------------
+// ---- grad metadata (the engine itself is in src/autograd) ----------------------------------
 
 Tensor& Tensor::requires_grad_(bool r) {
   GS_CHECK(is_leaf(), AutogradError, "requires_grad_: only leaf tensors can change requires_grad "
@@ -132,7 +132,8 @@ void Tensor::zero_grad() { impl().grad.reset(); }
 
 void Tensor::set_data(const Tensor& src) {
   GS_CHECK(src.defined(), ValueError, "set_data: the source tensor is undefined");
-  GS_CHECK(is_leaf(), AutogradError, "set_data: only a leaf tensor can take new data (this one was produced by an op)");
+  GS_CHECK(is_leaf(), AutogradError,
+           "set_data: only a leaf tensor can take new data (this one was produced by an op)");
   TensorImpl& me = impl();
   const TensorImpl& s = src.impl();
   GS_CHECK(!me.requires_grad || is_floating(s.dtype), DTypeError, "set_data: a tensor that requires grad "
