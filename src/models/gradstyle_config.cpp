@@ -1,4 +1,4 @@
-#include "gradstyle/models/gradstyle_config.hpp"
+#include "models/gradstyle_config_json.hpp"
 
 #include <cmath>
 #include <nlohmann/json.hpp>

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/gradstyle_config_json.hpp"
+
 #include "gradstyle/io/safetensors.hpp"
 #include "gradstyle/io/tensor_bridge.hpp"
 #include "gradstyle/models/editing.hpp"

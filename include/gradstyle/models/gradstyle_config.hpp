@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
 
 #include "gradstyle/models/stylegan2.hpp"
 
@@ -71,9 +70,5 @@ struct GradStyleConfig {
 // (the same numbers as Generator::block_input, without building a generator). IndexError outside
 // 1..num_layers.
 GradStyleConfig::Stage block_input(const stylegan2::GeneratorConfig& g, int b);
-
-// nlohmann ADL hooks (to_json writes every key; from_json validates and rejects unknown keys).
-void to_json(nlohmann::json& j, const GradStyleConfig& c);
-void from_json(const nlohmann::json& j, GradStyleConfig& c);
 
 }  // namespace gradstyle::models::gsnet
