@@ -169,6 +169,11 @@ struct Canvas {
         const double x = cx(px);
         const double f0 = f(x, y);
         if (f0 > 2 * pw) continue;
+        // Deep inside: full coverage whenever |grad f| <= 8 (every shape here), no gradient needed.
+        if (f0 < -4 * pw) {
+          blend(px, py, c, alpha);
+          continue;
+        }
         const double cov = coverage(f0, (f(x + h, y) - f0) / h, (f(x, y + h) - f0) / h);
         blend(px, py, c, alpha * cov);
       }
@@ -228,6 +233,10 @@ struct Surface {
         const double Y = cv.cx(py) - hy;
         const double f0 = f(Xp, Y);
         if (f0 > m * std::max(1.0, J[px])) continue;
+        if (f0 < -2 * m * std::max(1.0, J[px])) {
+          cv.blend(px, py, c, alpha);
+          continue;
+        }
         const double cov = cv.coverage(f0, (f(Xp + h, Y) - f0) / h * J[px], (f(Xp, Y + h) - f0) / h);
         cv.blend(px, py, c, alpha * cov);
       }
