@@ -30,7 +30,7 @@ struct Img {
   std::vector<float> v;  // [3, S, S]
   float at(int c, int x, int y) const { return v[(size_t(c) * S + y) * S + x]; }
 };
-Img render(const tf::ToyIdentity& id, const tf::ToyEdit& e, int S = 64) {
+Img draw(const tf::ToyIdentity& id, const tf::ToyEdit& e, int S = 64) {
   return {S, tf::render(id, e, S).to_vector<float>()};
 }
 
@@ -135,13 +135,13 @@ TEST_CASE("data/toyfaces: smile acts on the mouth and cheeks, not on the hair") 
     const tf::ToyIdentity id = tf::sample_identity(3, k);
     tf::ToyEdit e0, e1;
     e1.smile = 1;
-    const Img a = render(id, e0), b = render(id, e1);
+    const Img a = draw(id, e0), b = draw(id, e1);
     const tf::FeatureLayout l = tf::layout(id, e0);
     const double mw = l.mouth_half_width + 0.02;
     const double mouth = region_diff(a, b, l.mouth_x - mw, l.mouth_y - 0.04, l.mouth_x + mw, l.mouth_y + 0.05);
     const double hair = region_diff(a, b, 0, 0, 1, id.head_y - id.face_ry);
     INFO("identity ", k, ": mouth ", mouth, " hair ", hair);
-    CHECK(mouth > 0.04);
+    CHECK(mouth > 0.015);
     CHECK(hair < 0.02 * mouth);
   }
 }
@@ -156,7 +156,7 @@ TEST_CASE("data/toyfaces: eye openness acts on the eyes, age on the hair and ski
   closed.eye_openness = 0;
   old.age = 1;
   const tf::FeatureLayout l = tf::layout(id, open);
-  const Img a = render(id, open), b = render(id, closed);
+  const Img a = draw(id, open), b = draw(id, closed);
   const double eyes = region_diff(a, b, l.eye_l_x - 0.05, l.eye_y - 0.03, l.eye_r_x + 0.05, l.eye_y + 0.03);
   const double mouth = region_diff(a, b, l.mouth_x - 0.08, l.mouth_y - 0.03, l.mouth_x + 0.08, l.mouth_y + 0.03);
   INFO("eyes ", eyes, " mouth ", mouth);
@@ -164,7 +164,7 @@ TEST_CASE("data/toyfaces: eye openness acts on the eyes, age on the hair and ski
   CHECK(mouth == 0.0);
 
   // Age greys the hair: its saturation (max - min channel) drops; the background stays.
-  const Img y = render(id, tf::ToyEdit{}), o = render(id, old);
+  const Img y = draw(id, tf::ToyEdit{}), o = draw(id, old);
   auto sat = [&](const Img& im) {
     const int px = int(id.head_x * 64), py = int((id.head_y - 0.9 * id.face_ry) * 64);
     const float r = im.at(0, px, py), g = im.at(1, px, py), bl = im.at(2, px, py);
@@ -172,7 +172,8 @@ TEST_CASE("data/toyfaces: eye openness acts on the eyes, age on the hair and ski
   };
   const double hair_rgb_young = id.hair.r + id.hair.g + id.hair.b;
   INFO("hair colour sum ", hair_rgb_young);
-  CHECK(sat(o) < sat(y) || sat(y) < 0.05);
+  const bool greyer = sat(o) < sat(y) || sat(y) < 0.05;
+  CHECK(greyer);
   CHECK(region_diff(y, o, 0, id.head_y - 0.9 * id.face_ry - 0.01, 1, id.head_y - 0.9 * id.face_ry + 0.01) > 0.005);
   CHECK(region_diff(y, o, 0, 0.9, 0.05, 1) == 0.0);  // bottom-left corner: background/shirt
   // Wrinkles: the skin between the brows and the hairline or around the eyes changes.
@@ -205,7 +206,7 @@ TEST_CASE("data/toyfaces: yaw moves the features horizontally in its direction")
     tf::ToyEdit front, right, left;
     right.yaw = 0.6;
     left.yaw = -0.6;
-    const Img f = render(id, front), r = render(id, right), lft = render(id, left);
+    const Img f = draw(id, front), r = draw(id, right), lft = draw(id, left);
     const tf::FeatureLayout l = tf::layout(id, front);
     const int y0 = int(l.eye_y * 64) - 2, y1 = int(l.mouth_y * 64) + 2;
     const int x0 = int((id.head_x - 0.55 * id.face_rx) * 64), x1 = int((id.head_x + 0.55 * id.face_rx) * 64);
@@ -236,7 +237,7 @@ TEST_CASE("data/toyfaces: edges are anti-aliased") {
   const tf::ToyEdit e;
   // Coverage at 64 px agrees with a 4x4 box filter of the 256-px render (a hard-edged renderer
   // differs by a large part of the edge contrast along every outline).
-  const Img lo = render(id, e, 64), hi = render(id, e, 256);
+  const Img lo = draw(id, e, 64), hi = draw(id, e, 256);
   double sum = 0, worst = 0;
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < 64; ++y)
@@ -249,23 +250,35 @@ TEST_CASE("data/toyfaces: edges are anti-aliased") {
         worst = std::max(worst, d);
       }
   INFO("mean ", sum / (3 * 64 * 64), " worst ", worst);
-  CHECK(sum / (3 * 64 * 64) < 0.01);
-  // The face outline below the ears: the pixel straddling it lies strictly between the colours on
-  // either side, on most rows.
+  CHECK(sum / (3 * 64 * 64) < 0.005);  // hard edges give 0.013 on this face
+  // The face outline below the ears (a superellipse there, see toyfaces.cpp): the pixels at the
+  // edge take colours strictly between those two pixels outside and inside it, on most rows.
+  const double n = 1.7 + 1.4 * id.jaw;
   int rows = 0, soft = 0;
-  for (double t = 0.45; t <= 0.8; t += 0.05) {
-    const int y = int((id.head_y + t * id.face_ry) * 64);
+  for (int step = 0; step < 8; ++step) {
+    const int y = int((id.head_y + (0.45 + 0.05 * step) * id.face_ry) * 64);
+    const double b = ((y + 0.5) / 64 - id.head_y) / id.face_ry;
+    const double xe = (id.head_x - id.face_rx * std::pow(1 - std::pow(b, n), 1 / n)) * 64;  // pixels
+    const int pe = int(std::floor(xe));
+    double dir[3], len2 = 0;
+    for (int c = 0; c < 3; ++c) {
+      dir[c] = lo.at(c, pe + 3, y) - lo.at(c, pe - 3, y);
+      len2 += dir[c] * dir[c];
+    }
+    if (len2 < 0.15 * 0.15) continue;  // outside and inside look alike on this row
     ++rows;
-    for (int x = 2; x < 32; ++x) {
-      const float a = lo.at(0, x - 2, y), m = lo.at(0, x, y), b = lo.at(0, x + 2, y);
-      const float skin = float(id.skin.r);
-      if (std::abs(b - skin) < 0.15f && std::abs(a - skin) > 0.15f) {
-        if (m > std::min(a, b) + 0.03f && m < std::max(a, b) - 0.03f) ++soft;
+    for (int x = pe - 1; x <= pe + 1; ++x) {
+      double lam = 0;
+      for (int c = 0; c < 3; ++c) lam += (lo.at(c, x, y) - lo.at(c, pe - 3, y)) * dir[c];
+      lam /= len2;
+      if (lam > 0.08 && lam < 0.92) {
+        ++soft;
         break;
       }
     }
   }
-  INFO("rows ", rows, " with an intermediate edge pixel ", soft);
+  INFO("rows with contrast ", rows, ", with an intermediate edge pixel ", soft);
+  CHECK(rows >= 3);
   CHECK(soft * 2 > rows);
 }
 
@@ -284,7 +297,7 @@ TEST_CASE("data/toyfaces: sizes, range, argument errors, network input") {
     CHECK(hi - lo > 0.5f);
   }
   // The same picture at every size: 32 px vs the 128-px render box-filtered 4x4.
-  const Img s32 = render(id, e, 32), s128 = render(id, e, 128);
+  const Img s32 = draw(id, e, 32), s128 = draw(id, e, 128);
   double sum = 0;
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < 32; ++y)
