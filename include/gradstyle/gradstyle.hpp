@@ -42,6 +42,9 @@
 #include "gradstyle/nn/layers.hpp"
 #include "gradstyle/nn/module.hpp"
 
+// data
+#include "gradstyle/data/toyfaces.hpp"
+
 // models
 #include "gradstyle/models/arcface.hpp"
 #include "gradstyle/models/e4e.hpp"
