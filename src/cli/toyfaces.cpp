@@ -131,7 +131,7 @@ int run_toyfaces(const ToyfacesArgs& a, std::ostream& out, std::ostream& err) {
         std::snprintf(name, sizeof name, "%05lld.png", (long long)i);
       }
       io::save_png((dir / name).string(), tf::render_image(id, e, a.size));
-      nlohmann::json j = tf::to_json(id, e);
+      nlohmann::json j = nlohmann::json::parse(tf::to_json(id, e));
       nlohmann::json line = {{"file", name}, {"index", index}, {"heldout", tf::is_heldout(index)},
                              {"seed", a.seed},  {"size", a.size}};
       if (sweep) line["sweep"] = {{"attr", sweep->name}, {"step", k}, {"value", values[size_t(k)]}};

@@ -937,7 +937,7 @@ Tensor to_network_input(const Tensor& images01) {
 }
 
 // ---- labels ----------------------------------------------------------------------------------
-nlohmann::json to_json(const ToyIdentity& id, const ToyEdit& e) {
+static nlohmann::json to_json_object(const ToyIdentity& id, const ToyEdit& e) {
   using nlohmann::json;
   auto rgb = [](const Rgb& c) { return json::array({c.r, c.g, c.b}); };
   auto spots = [](const std::vector<Spot>& v) {
@@ -990,5 +990,7 @@ nlohmann::json to_json(const ToyIdentity& id, const ToyEdit& e) {
   j["edit"] = {{"yaw", e.yaw}, {"smile", e.smile}, {"eye_openness", e.eye_openness}, {"age", e.age}};
   return j;
 }
+
+std::string to_json(const ToyIdentity& id, const ToyEdit& e) { return to_json_object(id, e).dump(); }
 
 }  // namespace gradstyle::data::toyfaces

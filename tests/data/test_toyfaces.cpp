@@ -340,7 +340,7 @@ TEST_CASE("data/toyfaces: labels carry every parameter") {
   e.smile = 0.5;
   e.eye_openness = 0.75;
   e.age = 0.125;
-  const nlohmann::json j = tf::to_json(id, e);
+  const nlohmann::json j = nlohmann::json::parse(tf::to_json(id, e));
   CHECK(j["edit"]["yaw"] == -0.25);
   CHECK(j["edit"]["smile"] == 0.5);
   CHECK(j["edit"]["eye_openness"] == 0.75);

@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
 
 #include "gradstyle/core/tensor.hpp"
 #include "gradstyle/io/image.hpp"
@@ -132,6 +131,6 @@ io::Image render_image(const ToyIdentity& id, const ToyEdit& e, int size = 64);
 Tensor to_network_input(const Tensor& images01);
 
 // Every parameter as JSON: {"identity": {...}, "edit": {...}}.
-nlohmann::json to_json(const ToyIdentity& id, const ToyEdit& e);
+std::string to_json(const ToyIdentity& id, const ToyEdit& e);  // one-line JSON object
 
 }  // namespace gradstyle::data::toyfaces
