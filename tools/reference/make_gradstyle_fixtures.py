@@ -121,7 +121,12 @@ def save_st(name, tensors, kind, cfg, note, extra_meta=None):
 
 
 def f32(t):
-    return t.detach().to(torch.float32).clone()
+    """A parameter, buffer or input as stored (F32). The reference computes with the float64 value, so
+    it must be float32-representable: otherwise the fixture's outputs would belong to other inputs."""
+    s = t.detach().to(torch.float32).clone()
+    if not torch.equal(s.to(t.dtype), t.detach()):
+        raise ValueError(f"value of shape {tuple(t.shape)} is not float32-representable; round it with q()")
+    return s
 
 
 def f64(t):
@@ -134,6 +139,11 @@ def state(prefix, module):
 
 
 # ---- seeded values --------------------------------------------------------------------------------
+
+def q(t):
+    """Round to the nearest float32 value (kept float64): an affine map of float32 values is not one."""
+    return t.float().double()
+
 
 class Rnd:
     def __init__(self, seed):
@@ -154,13 +164,13 @@ def randomise(module, rnd):
     with torch.no_grad():
         for name, mod in module.named_modules():
             if isinstance(mod, nn.PReLU):
-                mod.weight.copy_(rnd.rand(*mod.weight.shape) * 0.3 + 0.05)
+                mod.weight.copy_(q(rnd.rand(*mod.weight.shape) * 0.3 + 0.05))
             elif isinstance(mod, (nn.BatchNorm2d, nn.LayerNorm)):
-                mod.weight.copy_(rnd.rand(*mod.weight.shape) * 0.8 + 0.6)
+                mod.weight.copy_(q(rnd.rand(*mod.weight.shape) * 0.8 + 0.6))
                 mod.bias.copy_(rnd.randn(*mod.bias.shape, scale=0.1))
                 if isinstance(mod, nn.BatchNorm2d):
                     mod.running_mean.copy_(rnd.randn(*mod.running_mean.shape, scale=0.2))
-                    mod.running_var.copy_(rnd.rand(*mod.running_var.shape) * 0.8 + 0.6)
+                    mod.running_var.copy_(q(rnd.rand(*mod.running_var.shape) * 0.8 + 0.6))
                     mod.num_batches_tracked.fill_(7)
             elif isinstance(mod, (nn.Conv2d, nn.Linear)):
                 fan_in = mod.weight[0].numel()
@@ -215,7 +225,7 @@ def gate_case(name, c, cg, r, seed, note):
     rnd = Rnd(seed)
     mod = randomise(gs.Gate(c, cg).double(), rnd)
     with torch.no_grad():  # a gate that is neither saturated nor 0.5 everywhere
-        mod.out.bias.copy_(rnd.randn(cg, scale=0.5) - 1.0)
+        mod.out.bias.copy_(q(rnd.randn(cg, scale=0.5) - 1.0))
     f, feat = rnd.randn(B, c, r, r).requires_grad_(), rnd.randn(B, c, r, r).requires_grad_()
     fused, g = mod(f, feat)
     gyf, gyg = rnd.randn(*fused.shape), rnd.randn(*g.shape)
@@ -335,7 +345,7 @@ def build_net(g, rnd):
     randomise(net, rnd)
     with torch.no_grad():  # gates open enough that the refined features matter
         for gt in net.gate:
-            gt.out.bias.copy_(rnd.randn(*gt.out.bias.shape, scale=0.5) - 1.0)
+            gt.out.bias.copy_(q(rnd.randn(*gt.out.bias.shape, scale=0.5) - 1.0))
     return net.train()
 
 
