@@ -1,4 +1,4 @@
-// CUDA backend of the basic op families (cuda/common, cuda/core) against the CPU kernels: every
+// CUDA backend of the basic op families (cuda/common, cuda/ops) against the CPU kernels: every
 // kernel family on seeded inputs with awkward sizes (not multiples of the block size), strided and
 // broadcast views, empty tensors; bit-exact conversions, fills and uniforms; the runtime (copies,
 // memory meter, errors) and the whole autograd path of a small MLP.
