@@ -128,9 +128,9 @@ TEST_CASE("core/cuda: device ordinals are honoured and a missing one is a Device
   Tensor x = Tensor::randn({3, 5}, 7);
   Tensor a = x.to(last);
   CHECK(a.device() == last);
-  Tensor b = (a * 2.0 + 1.0).sum(1);
+  Tensor b = (a * 2.0 + 1.0).sum({1});
   CHECK(b.device() == last);
-  GS_EXPECT_CLOSE(b.cpu(), (x * 2.0 + 1.0).sum(1), 1e-6, 1e-6);
+  GS_EXPECT_CLOSE(b.cpu(), (x * 2.0 + 1.0).sum({1}), 1e-6, 1e-6);
   // across GPUs (or within one): a peer copy keeps the bits
   Tensor c = a.to(kCuda);
   CHECK(c.device() == kCuda);
