@@ -303,7 +303,7 @@ TEST_CASE("ops/selective_attention: NaN in v or dout reaches only the rows that 
   const Tensor out0 = attn(q, k, v);
   const Tensor v_bumped = with_value(v, j0 * C + c0, v.to_vector<float>()[size_t(j0 * C + c0)] + 1.0f);
   auto o0 = out0.to_vector<float>(), o1 = attn(q, k, v_bumped).to_vector<float>();
-  std::vector<bool> keeps_j0(size_t(Lq));
+  std::vector<bool> keeps_j0(static_cast<size_t>(Lq), false);
   int64_t n_keep = 0;
   for (int64_t i = 0; i < Lq; ++i) {
     keeps_j0[size_t(i)] = o0[size_t(i * C + c0)] != o1[size_t(i * C + c0)];
@@ -343,7 +343,7 @@ TEST_CASE("ops/selective_attention: NaN in v or dout reaches only the rows that 
     // keys kept by row i0 in head 0: dv[j, c0] = p[i0, j] for a dout that is one-hot at (i0, c0)
     const Tensor onehot = with_value(Tensor::zeros({B, Lq, C}), i0 * C + c0, 1.0f);
     auto p_row = run_with_grads(attn, q, k, v, onehot).dv.to_vector<float>();
-    std::vector<bool> kept(size_t(Lk));
+    std::vector<bool> kept(static_cast<size_t>(Lk), false);
     int64_t n_kept = 0;
     for (int64_t j = 0; j < Lk; ++j) {
       kept[size_t(j)] = p_row[size_t(j * C + c0)] != 0.0f;
