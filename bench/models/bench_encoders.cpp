@@ -1,4 +1,4 @@
-// Benchmarks of the encoder and loss networks of issue 6 at their real sizes (random weights):
+// Benchmarks of the encoder and loss networks at their real sizes (random weights):
 //  * e4e Encoder4Editing (IR-SE50 + FPN + 18 heads, 267 M parameters) forward at 256, batch 1;
 //  * LPIPS-VGG16 at 256: distance forward, and forward + backward to the first image;
 //  * ArcFace IR-SE50: embedding at 112, and the ID loss (256-px crop + pool) forward + backward;

@@ -1,4 +1,4 @@
-// StyleGAN2 network benchmarks (issue 6):
+// StyleGAN2 network benchmarks:
 //   * generator synthesis (W+ -> image, const noise, no autograd) at 256 px (rosinality's FFHQ-256
 //     config: style_dim 512, n_mlp 8, channel_multiplier 2), batch 1 and 8, CPU;
 //   * discriminator forward + backward (parameter gradients, the training step's D pass) at

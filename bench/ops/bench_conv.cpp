@@ -1,4 +1,4 @@
-// Benchmarks of the image-model ops of issue 3 at the StyleGAN2 shapes, CPU and CUDA side by
+// Benchmarks of the image-model ops at the StyleGAN2 shapes, CPU and CUDA side by
 // side: conv2d 3x3 (512 channels at 8..64 px, 256 at 128 px, batch 8; plus the batch-1 64 px
 // anchor of PERFORMANCE.md), its two gradients, upfirdn2d (the D blur and the ToRGB upsample) and
 // bias_act (lrelu, forward and gradient).

@@ -1,4 +1,4 @@
-// Benchmarks of the engine foundation (issue 2) on the CPU: one elementwise op (add) on the
+// Benchmarks of the basic op families on the CPU: one elementwise op (add) on the
 // dense path, the broadcast path and a strided (permuted) input, a channel reduction, and GEMM
 // through matmul.
 // tools/bench_torch_core.py runs this binary next to PyTorch at the same shapes.

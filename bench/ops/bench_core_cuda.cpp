@@ -1,4 +1,4 @@
-// Benchmarks of the CUDA backend of the engine foundation (issue 2): the same elementwise shapes
+// Benchmarks of the CUDA backend of the basic op families: the same elementwise shapes
 // as bench_core.cpp (dense, per-channel broadcast, permuted input), a converting copy, Philox
 // fill, row reductions (many rows and one split row), softmax and GEMM (exact FP32, TF32, FP64).
 //

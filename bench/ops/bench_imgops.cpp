@@ -1,4 +1,4 @@
-// Benchmarks of the image-model ops of issue 3 at the shapes the models use:
+// Benchmarks of the image-model ops at the shapes the models use:
 //  * grid_sample [8,512,32,32] with a [8,32,32,2] near-identity warp grid (the perspective warp
 //    of the 32 px stage), forward and forward + backward (input and grid gradients);
 //  * bilinear interpolate 256 -> 1024 and 1024 -> 256 at [8,3,...] (align_corners = false);

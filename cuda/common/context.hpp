@@ -16,5 +16,8 @@ cudaStream_t stream();
 cublasContext* cublas();
 // Multiprocessor count of the current device (for grid sizing).
 int sm_count();
+// Waits for the current device's stream and returns the pool's unused cached blocks to the
+// driver, so that allocations outside the pool (cuBLAS/cuDNN internals) can succeed after a peak.
+void trim_memory_pool();
 
 }  // namespace gradstyle::cuda

@@ -1,12 +1,14 @@
 // CUDA runtime services of the core (src/backend/cuda_runtime.hpp) and the library context
 // (context.hpp): one lazily created non-blocking stream per device, a cuBLAS handle bound to it,
-// allocation from the device's stream-ordered memory pool, copies on that stream, and the error
-// helpers behind the GS_*_CHECK macros (check.hpp).
+// allocation from the device's stream-ordered memory pool (trimmed and retried once on OOM),
+// copies on that stream, the device guard, and the error helpers behind the GS_*_CHECK macros
+// (check.hpp).
 #include <cublas_v2.h>
 
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <string>
 
 #include "backend/cuda_runtime.hpp"
 #include "check.hpp"
@@ -46,6 +48,20 @@ struct DeviceContext {
 
 std::mutex g_mutex;  // guards creation only
 DeviceContext g_ctx[kMaxDevices];
+
+int visible_devices() {
+  // Without a driver (or without a GPU) cudaGetDeviceCount fails with cudaErrorInsufficientDriver
+  // / cudaErrorNoDevice: that means "no device", not an error. The count is fixed for the process.
+  static const int n = [] {
+    int c = 0;
+    if (cudaGetDeviceCount(&c) != cudaSuccess) {
+      (void)cudaGetLastError();
+      c = 0;
+    }
+    return c;
+  }();
+  return n;
+}
 
 int current_device() {
   int dev = 0;
@@ -101,23 +117,51 @@ cublasContext* cublas() {
 
 int sm_count() { return current_context().sms.load(std::memory_order_relaxed); }
 
-int device_count() {
-  int n = 0;
-  // Without a driver (or without a GPU) this fails with cudaErrorInsufficientDriver /
-  // cudaErrorNoDevice: that means "no device", not an error.
-  cudaError_t err = cudaGetDeviceCount(&n);
-  if (err != cudaSuccess) {
-    (void)cudaGetLastError();
-    return 0;
-  }
-  return n;
+void trim_memory_pool() {
+  const int dev = current_device();
+  DeviceContext& c = context_of(dev);
+  if (!c.pooled) return;
+  // Blocks freed with cudaFreeAsync return to the pool only when the stream reaches the free, and
+  // the pool can give back to the driver only blocks that no pending allocation uses: drain the
+  // stream first.
+  GS_CUDA_CHECK(cudaStreamSynchronize(c.stream.load(std::memory_order_acquire)));
+  cudaMemPool_t pool;
+  GS_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, dev));
+  GS_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
+}
+
+int device_count() { return visible_devices(); }
+
+DeviceGuard::DeviceGuard(int index) {
+  const int n = visible_devices();
+  GS_CHECK(index >= 0 && index < n, DeviceError, "device cuda:", index, " is not available: ",
+           n == 0 ? std::string("no CUDA device is visible") : std::to_string(n) + " CUDA device(s) visible (cuda:0" +
+                                                                   (n > 1 ? "..cuda:" + std::to_string(n - 1) : "") + ")");
+  int cur = 0;
+  GS_CUDA_CHECK(cudaGetDevice(&cur));
+  if (cur == index) return;
+  GS_CUDA_CHECK(cudaSetDevice(index));
+  prev_ = cur;
+}
+
+DeviceGuard::~DeviceGuard() {
+  if (prev_ >= 0 && cudaSetDevice(prev_) != cudaSuccess) (void)cudaGetLastError();
 }
 
 void* device_alloc(size_t nbytes) {
   DeviceContext& c = current_context();
+  auto try_alloc = [&](void** p) {
+    return c.pooled ? cudaMallocAsync(p, nbytes, c.stream.load(std::memory_order_acquire)) : cudaMalloc(p, nbytes);
+  };
   void* p = nullptr;
-  cudaError_t err = c.pooled ? cudaMallocAsync(&p, nbytes, c.stream.load(std::memory_order_acquire))
-                             : cudaMalloc(&p, nbytes);
+  cudaError_t err = try_alloc(&p);
+  if (err == cudaErrorMemoryAllocation) {
+    // The pool keeps every freed block (release threshold = max), so after a peak the memory may
+    // sit in our cache: give it back to the driver and try once more.
+    (void)cudaGetLastError();
+    trim_memory_pool();
+    err = try_alloc(&p);
+  }
   if (err != cudaSuccess) {
     (void)cudaGetLastError();  // not sticky: later calls must not see it
     size_t free_b = 0, total_b = 0;
@@ -160,6 +204,24 @@ void memcpy_d2h(void* dst, const void* src, size_t n) {
 void memcpy_d2d(void* dst, const void* src, size_t n) {
   if (n == 0) return;
   GS_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, stream()));
+}
+
+void memcpy_peer(void* dst, int dst_index, const void* src, int src_index, size_t n) {
+  if (n == 0) return;
+  if (dst_index == src_index) {
+    DeviceGuard g(dst_index);
+    return memcpy_d2d(dst, src, n);
+  }
+  {
+    // The source may still be written by work queued on its device's stream.
+    DeviceGuard g(src_index);
+    synchronize();
+  }
+  DeviceGuard g(dst_index);
+  cudaStream_t s = stream();
+  GS_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_index, src, src_index, n, s));
+  // The source's device knows nothing of this stream: a later free of src there must not race the copy.
+  GS_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 void synchronize() { GS_CUDA_CHECK(cudaStreamSynchronize(stream())); }

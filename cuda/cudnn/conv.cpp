@@ -3,13 +3,22 @@
 // * The algorithm of each of the three convolutions (forward, backward data, backward filter) is
 //   found once per complete key with cudnnFind*AlgorithmEx on the real buffers, and cached in a
 //   mutex-protected map. The key holds everything the choice depends on: device, dtype, TF32
-//   permission, all sizes, stride, padding, dilation, groups and the pointers' alignment class.
+//   permission, determinism, all sizes, stride, padding, dilation, groups and the pointers'
+//   alignment class. Searches are serialised (one at a time in the process): they time kernels
+//   and take up to half the free memory as workspace, so concurrent ones would disturb each other.
+// * Determinism (core/settings.hpp, default on): only algorithms that cuDNN reports as
+//   CUDNN_DETERMINISTIC are taken, so outputs and gradients repeat bit for bit; when none is
+//   usable the direct kernels (deterministic) run. set_deterministic_algorithms(false) lets the
+//   fastest algorithm win.
 // * float32 uses CUDNN_FMA_MATH (exact fp32, no TF32) unless set_allow_tf32(true).
+// * Each call leases a cuDNN handle of its own (handle.hpp): cuDNN forbids concurrent use of one
+//   handle by several host threads.
 // * Workspace comes from the library's stream-ordered pool (device_alloc / device_free on the
-//   library stream), so freeing it right after the enqueued call is safe.
+//   library stream), so freeing it right after the enqueued call is safe. A cuDNN call that fails
+//   with CUDNN_STATUS_ALLOC_FAILED (its own cudaMalloc) is retried once after trimming the pool.
 // * Fallback: geometries cuDNN cannot express (an explicit output size that is not the natural
 //   one, sizes beyond int), and configurations for which cuDNN reports no usable algorithm or
-//   CUDNN_STATUS_NOT_SUPPORTED, go to the direct kernels of cuda/image/conv_fallback.cu. The
+//   CUDNN_STATUS_NOT_SUPPORTED, go to the direct kernels of cuda/ops/conv_fallback.cu. The
 //   refusal is cached too, so cuDNN is asked once per key.
 #include <cudnn.h>
 
@@ -25,7 +34,7 @@
 #include "../common/context.hpp"
 #include "backend/conv_kernels.hpp"
 #include "backend/cuda_runtime.hpp"
-#include "gradstyle/ops/linalg.hpp"
+#include "gradstyle/core/settings.hpp"
 #include "handle.hpp"
 
 // The convolution API of cuDNN 9 (cudnn_cnn.h) is marked deprecated in favour of the graph API;
@@ -42,11 +51,11 @@ namespace {
 enum class Kind : int { Fwd = 0, BwdData = 1, BwdFilter = 2 };
 
 struct Key {
-  int device, kind, dtype, tf32, align;
+  int device, kind, dtype, tf32, det, align;
   int64_t n, c, h, w, k, r, s, oh, ow, sh, sw, ph, pw, dh, dw, groups;
   bool operator<(const Key& o) const {
     auto t = [](const Key& a) {
-      return std::tie(a.device, a.kind, a.dtype, a.tf32, a.align, a.n, a.c, a.h, a.w, a.k, a.r, a.s, a.oh, a.ow, a.sh,
+      return std::tie(a.device, a.kind, a.dtype, a.tf32, a.det, a.align, a.n, a.c, a.h, a.w, a.k, a.r, a.s, a.oh, a.ow, a.sh,
                       a.sw, a.ph, a.pw, a.dh, a.dw, a.groups);
     };
     return t(*this) < t(o);
@@ -62,6 +71,7 @@ struct Choice {
 
 std::mutex g_cache_mutex;
 std::map<Key, Choice> g_cache;
+std::mutex g_find_mutex;  // one algorithm search at a time
 
 // Largest power of two (<= 256) dividing every pointer: some algorithms need aligned buffers.
 int alignment_class(std::initializer_list<const void*> ptrs) {
@@ -155,16 +165,30 @@ cudnnDataType_t dtype_of(DType t) {
   return t == DType::f32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE;
 }
 
-// Runs cuDNN's Find for one kind on the real buffers (the output buffer is scratch here).
+// Runs a cuDNN call; if cuDNN could not allocate memory of its own, gives the pool's cached blocks
+// back to the driver and runs it once more (calls here overwrite their output: beta = 0).
+template <class F>
+cudnnStatus_t retry_on_oom(F call) {
+  cudnnStatus_t st = call();
+  if (st == CUDNN_STATUS_ALLOC_FAILED) {
+    trim_memory_pool();
+    st = call();
+  }
+  return st;
+}
+
+// Runs cuDNN's Find for one kind on the real buffers (the output buffer is scratch here) and
+// picks the fastest usable algorithm, deterministic ones only when `deterministic`.
 template <class Perf, class FindFn>
-Choice run_find(FindFn find) {
+Choice run_find(FindFn find, bool deterministic) {
+  trim_memory_pool();  // once per key: lets the free-memory reading below see the cached blocks
   const size_t limit = find_workspace_limit();
   Perf perf[16];
   int returned = 0;
   cudnnStatus_t st;
   {
     Workspace ws(limit);
-    st = find(perf, 16, &returned, ws.p, ws.n);
+    st = retry_on_oom([&] { return find(perf, 16, &returned, ws.p, ws.n); });
   }
   Choice c;
   // cuDNN 9 status codes come in categories: 3000..3999 are the NOT_SUPPORTED family.
@@ -172,6 +196,7 @@ Choice run_find(FindFn find) {
   GS_CUDNN_CHECK(st);
   for (int i = 0; i < returned; ++i) {  // sorted fastest first
     if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > limit) continue;
+    if (deterministic && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
     c.use_cudnn = true;
     c.algo = int(perf[i].algo);
     c.workspace = perf[i].memory;
@@ -184,7 +209,8 @@ Choice run_find(FindFn find) {
 Key make_key(Kind kind, const ConvGeom& g, DType dt, std::initializer_list<const void*> ptrs) {
   int dev = 0;
   GS_CUDA_CHECK(cudaGetDevice(&dev));
-  return Key{dev,       int(kind), int(dt),   dt == DType::f32 && allow_tf32() ? 1 : 0, alignment_class(ptrs),
+  return Key{dev,       int(kind), int(dt),   dt == DType::f32 && allow_tf32() ? 1 : 0, deterministic_algorithms() ? 1 : 0,
+             alignment_class(ptrs),
              g.n,       g.c,       g.h,       g.w,
              g.k,       g.r,       g.s,       g.oh,
              g.ow,      g.stride_h, g.stride_w, g.pad_h,
@@ -194,12 +220,20 @@ Key make_key(Kind kind, const ConvGeom& g, DType dt, std::initializer_list<const
 // The cached choice for key, computing it with find() on first use.
 template <class F>
 Choice lookup(const Key& key, F find) {
-  {
+  auto cached = [&](Choice& out) {
     std::lock_guard<std::mutex> lock(g_cache_mutex);
     auto it = g_cache.find(key);
-    if (it != g_cache.end()) return it->second;
-  }
-  Choice c = find();  // outside the lock: Find runs kernels and may take a while
+    if (it == g_cache.end()) return false;
+    out = it->second;
+    return true;
+  };
+  Choice c;
+  if (cached(c)) return c;
+  // Searches run one at a time (the cache lock stays free for cached lookups meanwhile); a thread
+  // that waited here may find the key already searched by the one before it.
+  std::lock_guard<std::mutex> find_lock(g_find_mutex);
+  if (cached(c)) return c;
+  c = find();
   std::lock_guard<std::mutex> lock(g_cache_mutex);
   return g_cache.emplace(key, c).first->second;
 }
@@ -232,22 +266,26 @@ void conv2d_forward(const ConvGeom& g, const StridedView& y, const StridedView& 
   const DType dt = y.dtype;
   const cudnnDataType_t t = dtype_of(dt);
   if (!expressible(g)) return fallback::conv2d_forward(g, y, x, w, bias);
-  cudnnHandle_t h = cudnn();
+  CudnnLease lease;
+  cudnnHandle_t h = lease.get();
   const Key key = make_key(Kind::Fwd, g, dt, {y.data, x.data, w.data});
+  const bool det = key.det != 0;
   const Choice c = lookup(key, [&] {
     Descs d(g, t, requested_math(dt));
     return run_find<cudnnConvolutionFwdAlgoPerf_t>([&](cudnnConvolutionFwdAlgoPerf_t* perf, int n, int* ret, void* ws,
                                                        size_t wsn) {
       return cudnnFindConvolutionForwardAlgorithmEx(h, d.x.d, x.data, d.w.d, w.data, d.conv.d, d.y.d, y.data, n, ret,
                                                     perf, ws, wsn);
-    });
+    }, det);
   });
   if (!c.use_cudnn) return fallback::conv2d_forward(g, y, x, w, bias);
   Descs d(g, t, c.math);
   Workspace ws(c.workspace);
   Scalars sc(dt);
-  GS_CUDNN_CHECK(cudnnConvolutionForward(h, sc.one(), d.x.d, x.data, d.w.d, w.data, d.conv.d,
-                                         cudnnConvolutionFwdAlgo_t(c.algo), ws.p, ws.n, sc.zero(), d.y.d, y.data));
+  GS_CUDNN_CHECK(retry_on_oom([&] {
+    return cudnnConvolutionForward(h, sc.one(), d.x.d, x.data, d.w.d, w.data, d.conv.d,
+                                   cudnnConvolutionFwdAlgo_t(c.algo), ws.p, ws.n, sc.zero(), d.y.d, y.data);
+  }));
   if (bias.data) add_bias(h, dt, bias, g.k, d.y, y.data);
 }
 
@@ -256,23 +294,26 @@ void conv2d_backward_data(const ConvGeom& g, const StridedView& dx, const Stride
   const DType dt = dx.dtype;
   const cudnnDataType_t t = dtype_of(dt);
   if (!expressible(g)) return fallback::conv2d_backward_data(g, dx, dy, w, bias);
-  cudnnHandle_t h = cudnn();
+  CudnnLease lease;
+  cudnnHandle_t h = lease.get();
   const Key key = make_key(Kind::BwdData, g, dt, {dx.data, dy.data, w.data});
+  const bool det = key.det != 0;
   const Choice c = lookup(key, [&] {
     Descs d(g, t, requested_math(dt));
     return run_find<cudnnConvolutionBwdDataAlgoPerf_t>([&](cudnnConvolutionBwdDataAlgoPerf_t* perf, int n, int* ret,
                                                            void* ws, size_t wsn) {
       return cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w.d, w.data, d.y.d, dy.data, d.conv.d, d.x.d, dx.data,
                                                          n, ret, perf, ws, wsn);
-    });
+    }, det);
   });
   if (!c.use_cudnn) return fallback::conv2d_backward_data(g, dx, dy, w, bias);
   Descs d(g, t, c.math);
   Workspace ws(c.workspace);
   Scalars sc(dt);
-  GS_CUDNN_CHECK(cudnnConvolutionBackwardData(h, sc.one(), d.w.d, w.data, d.y.d, dy.data, d.conv.d,
-                                              cudnnConvolutionBwdDataAlgo_t(c.algo), ws.p, ws.n, sc.zero(), d.x.d,
-                                              dx.data));
+  GS_CUDNN_CHECK(retry_on_oom([&] {
+    return cudnnConvolutionBackwardData(h, sc.one(), d.w.d, w.data, d.y.d, dy.data, d.conv.d,
+                                        cudnnConvolutionBwdDataAlgo_t(c.algo), ws.p, ws.n, sc.zero(), d.x.d, dx.data);
+  }));
   if (bias.data) add_bias(h, dt, bias, g.c, d.x, dx.data);
 }
 
@@ -280,23 +321,27 @@ void conv2d_backward_filter(const ConvGeom& g, const StridedView& dw, const Stri
   const DType dt = dw.dtype;
   const cudnnDataType_t t = dtype_of(dt);
   if (!expressible(g)) return fallback::conv2d_backward_filter(g, dw, x, dy);
-  cudnnHandle_t h = cudnn();
+  CudnnLease lease;
+  cudnnHandle_t h = lease.get();
   const Key key = make_key(Kind::BwdFilter, g, dt, {dw.data, x.data, dy.data});
+  const bool det = key.det != 0;
   const Choice c = lookup(key, [&] {
     Descs d(g, t, requested_math(dt));
     return run_find<cudnnConvolutionBwdFilterAlgoPerf_t>([&](cudnnConvolutionBwdFilterAlgoPerf_t* perf, int n,
                                                              int* ret, void* ws, size_t wsn) {
       return cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x.d, x.data, d.y.d, dy.data, d.conv.d, d.w.d, dw.data,
                                                            n, ret, perf, ws, wsn);
-    });
+    }, det);
   });
   if (!c.use_cudnn) return fallback::conv2d_backward_filter(g, dw, x, dy);
   Descs d(g, t, c.math);
   Workspace ws(c.workspace);
   Scalars sc(dt);
-  GS_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, sc.one(), d.x.d, x.data, d.y.d, dy.data, d.conv.d,
-                                                cudnnConvolutionBwdFilterAlgo_t(c.algo), ws.p, ws.n, sc.zero(),
-                                                d.w.d, dw.data));
+  GS_CUDNN_CHECK(retry_on_oom([&] {
+    return cudnnConvolutionBackwardFilter(h, sc.one(), d.x.d, x.data, d.y.d, dy.data, d.conv.d,
+                                          cudnnConvolutionBwdFilterAlgo_t(c.algo), ws.p, ws.n, sc.zero(), d.w.d,
+                                          dw.data);
+  }));
 }
 
 }  // namespace gradstyle::cuda

@@ -1,10 +1,10 @@
-// The per-device cuDNN handle (handle.hpp).
+// The per-device pools of cuDNN handles (handle.hpp).
 #include "handle.hpp"
 
 #include <cudnn.h>
 
-#include <atomic>
 #include <mutex>
+#include <vector>
 
 #include "../common/check.hpp"
 #include "../common/context.hpp"
@@ -14,25 +14,36 @@ namespace gradstyle::cuda {
 
 namespace {
 constexpr int kMaxDevices = 64;
-std::atomic<cudnnContext*> g_handles[kMaxDevices];
-std::mutex g_mutex;  // guards creation only
+std::mutex g_mutex;                        // guards the free lists
+std::vector<cudnnContext*> g_free[kMaxDevices];  // idle handles per device (never destroyed)
 }  // namespace
 
-cudnnContext* cudnn() {
-  int dev = 0;
-  GS_CUDA_CHECK(cudaGetDevice(&dev));
-  GS_CHECK(dev >= 0 && dev < kMaxDevices, CudaError, "CUDA device ", dev, " is beyond the supported ", kMaxDevices);
-  cudnnContext* h = g_handles[dev].load(std::memory_order_acquire);
-  if (h) return h;
-  cudaStream_t s = stream();  // creates the device context first (outside our lock)
+CudnnLease::CudnnLease() {
+  GS_CUDA_CHECK(cudaGetDevice(&device_));
+  GS_CHECK(device_ >= 0 && device_ < kMaxDevices, CudaError, "CUDA device ", device_, " is beyond the supported ",
+           kMaxDevices);
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (!g_free[device_].empty()) {
+      handle_ = g_free[device_].back();
+      g_free[device_].pop_back();
+      return;
+    }
+  }
+  cudaStream_t s = stream();  // creates the device context first
+  cudnnHandle_t h = nullptr;
+  GS_CUDNN_CHECK(cudnnCreate(&h));
+  const cudnnStatus_t st = cudnnSetStream(h, s);
+  if (st != CUDNN_STATUS_SUCCESS) {
+    cudnnDestroy(h);
+    GS_CUDNN_CHECK(st);
+  }
+  handle_ = h;
+}
+
+CudnnLease::~CudnnLease() {
   std::lock_guard<std::mutex> lock(g_mutex);
-  h = g_handles[dev].load(std::memory_order_relaxed);
-  if (h) return h;
-  cudnnHandle_t handle = nullptr;
-  GS_CUDNN_CHECK(cudnnCreate(&handle));
-  GS_CUDNN_CHECK(cudnnSetStream(handle, s));
-  g_handles[dev].store(handle, std::memory_order_release);
-  return handle;
+  g_free[device_].push_back(handle_);
 }
 
 }  // namespace gradstyle::cuda

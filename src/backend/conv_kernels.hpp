@@ -1,8 +1,8 @@
 #pragma once
-// Internal: the kernel entry points of the convolution family (issue 3). Like backend/kernels.hpp
+// Internal: the kernel entry points of the convolution family. Like backend/kernels.hpp
 // every function exists as gradstyle::cpu::X (src/cpu/conv.cpp: im2col + Eigen GEMM, OpenMP) and
 // gradstyle::cuda::X (cuda/cudnn/conv.cpp: cuDNN, with a direct-kernel fallback in
-// cuda/image/conv_fallback.cu); op code calls GS_DISPATCH(device, X, ...).
+// cuda/ops/conv_fallback.cu); op code calls GS_DISPATCH(device, X, ...).
 //
 // All three kernels describe ONE convolution y = conv2d(x, w) by its full geometry (ConvGeom), so
 // conv2d, its two gradients and conv_transpose2d (= the data gradient) share the same code:
@@ -60,7 +60,7 @@ void conv2d_forward_winograd(const backend::ConvGeom& g, const backend::StridedV
 namespace gradstyle::cuda {
 GS_CONV_KERNEL_DECLS
 // The fallback used when cuDNN refuses a configuration (CUDNN_STATUS_NOT_SUPPORTED): plain
-// direct kernels, one thread per output element (cuda/image/conv_fallback.cu). Same contracts.
+// direct kernels, one thread per output element (cuda/ops/conv_fallback.cu). Same contracts.
 namespace fallback {
 GS_CONV_KERNEL_DECLS
 }  // namespace fallback

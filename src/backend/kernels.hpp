@@ -1,12 +1,19 @@
 #pragma once
-// Internal: the kernel entry points of the basic (issue 2) op families. Every function exists
-// twice with the same signature, gradstyle::cpu::X (src/cpu) and gradstyle::cuda::X (cuda/ops).
+// Internal: dispatch, and the kernel entry points of the basic op families, which share this one
+// header: elementwise (copy, fill, fill_random, unary, binary, where), reduce (reduce_rows, and
+// softmax_rows of the softmax family), linalg (gemm) and shape (index_select, index_add). Every
+// function exists twice with the same signature, gradstyle::cpu::X (src/cpu/<family>.cpp) and
+// gradstyle::cuda::X (cuda/ops/<family>.cu); softmax_rows lives in the reduce files. The other
+// families have their own src/backend/<family>_kernels.hpp (docs/adding-an-op.md).
 // Op code calls GS_DISPATCH(device, X, args...) which picks one; in a build without CUDA the CUDA
 // branch throws DeviceError and no CUDA symbol is referenced.
 //
 // Conventions: `out` views are dense (contiguous) unless stated; input views may have any
 // strides, including 0 strides from broadcasting. Math kernels support f32 and f64.
 #include "backend/view.hpp"
+#if defined(GRADSTYLE_CUDA)
+#include "backend/cuda_runtime.hpp"  // DeviceGuard
+#endif
 
 namespace gradstyle::backend {
 
@@ -24,6 +31,14 @@ enum class BinaryOp : int {
   Gt, Lt, Ge, Le, Eq, Ne,
 };
 enum class ReduceOp : int { Sum, Max, Min };
+
+// Calls f(T{}) with T = float or double for the view's dtype; throws DTypeError naming op otherwise.
+template <class F>
+inline void float_dispatch(DType t, const char* op, F&& f) {
+  if (t == DType::f32) return f(float{});
+  if (t == DType::f64) return f(double{});
+  throw DTypeError(err_msg(op, ": unsupported dtype ", dtype_name(t), " (float32 or float64 expected)"));
+}
 
 }  // namespace gradstyle::backend
 
@@ -74,8 +89,11 @@ namespace gradstyle::backend {
 }
 
 #if defined(GRADSTYLE_CUDA)
-#define GS_DISPATCH(dev, fn, ...) \
-  ((dev).is_cuda() ? ::gradstyle::cuda::fn(__VA_ARGS__) : ::gradstyle::cpu::fn(__VA_ARGS__))
+// The CUDA branch makes the tensor's device current for the call (a temporary DeviceGuard lives
+// to the end of the full expression), so the kernels, pool and handles of cuda:N are used.
+#define GS_DISPATCH(dev, fn, ...)                                                               \
+  ((dev).is_cuda() ? (::gradstyle::cuda::DeviceGuard((dev).index), ::gradstyle::cuda::fn(__VA_ARGS__)) \
+                   : ::gradstyle::cpu::fn(__VA_ARGS__))
 #else
 #define GS_DISPATCH(dev, fn, ...) \
   ((dev).is_cuda() ? ::gradstyle::backend::throw_no_cuda(#fn) : ::gradstyle::cpu::fn(__VA_ARGS__))

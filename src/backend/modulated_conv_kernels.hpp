@@ -1,6 +1,6 @@
 #pragma once
 // Internal: the fused epilogue kernels of the modulated convolution (gradstyle::cpu in
-// src/cpu/modulated_conv.cpp, gradstyle::cuda in cuda/kernels/modulated_conv.cu) and the
+// src/cpu/modulated_conv.cpp, gradstyle::cuda in cuda/ops/modulated_conv.cu) and the
 // per-element math both share:
 //   forward : v = fma(noise_weight, noise, y * d) + bias[o];  lrelu: v > 0 ? v : alpha v;
 //             v *= gain;  clamp to [-clamp, clamp] when clamp >= 0
@@ -12,7 +12,7 @@
 
 #include "backend/kernels.hpp"  // GS_DISPATCH
 #include "backend/view.hpp"
-#include "gradstyle/core/rng.hpp"  // GS_HD
+#include "gradstyle/core/host_device.hpp"  // GS_HD
 
 namespace gradstyle::backend {
 

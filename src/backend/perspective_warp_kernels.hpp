@@ -1,6 +1,6 @@
 #pragma once
 // Internal: the perspective warp's kernel entry points (gradstyle::cpu in
-// src/cpu/perspective_warp.cpp, gradstyle::cuda in cuda/kernels/perspective_warp.cu) and the
+// src/cpu/perspective_warp.cpp, gradstyle::cuda in cuda/ops/perspective_warp.cu) and the
 // coordinate / sampling math both share. The math below is written with explicit fma and no
 // expression a compiler may contract differently, so the CPU and CUDA compute the same bits:
 // forward outputs and input gradients are identical on both devices.
@@ -14,7 +14,7 @@
 
 #include "backend/kernels.hpp"  // GS_DISPATCH
 #include "backend/view.hpp"
-#include "gradstyle/core/rng.hpp"  // GS_HD
+#include "gradstyle/core/host_device.hpp"  // GS_HD
 
 namespace gradstyle::backend {
 

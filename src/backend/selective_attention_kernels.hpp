@@ -1,7 +1,7 @@
 #pragma once
 // Internal: kernel entry points of selective (top-k) attention. Declared twice with identical
 // signatures, gradstyle::cpu (src/cpu/selective_attention.cpp) and gradstyle::cuda
-// (cuda/kernels/selective_attention.cu, selective_attention_bwd.cu); op code picks one with GS_DISPATCH.
+// (cuda/ops/selective_attention.cu, selective_attention_bwd.cu); op code picks one with GS_DISPATCH.
 //
 // Layout: q [B, Lq, C], k and v [B, Lk, C], C = heads * d; head h owns channels [h*d, (h+1)*d).
 // Each of q, k, v, out, dout has unit channel stride and its own batch / row strides (elements),

@@ -35,6 +35,7 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
     if (!data_) throw Error(err_msg("out of host memory allocating ", nbytes, " bytes"));
   } else {
 #if defined(GRADSTYLE_CUDA)
+    cuda::DeviceGuard guard(device.index);  // the pool of cuda:N, not the current device's
     data_ = cuda::device_alloc(n);
 #else
     backend::throw_no_cuda("Storage");
@@ -48,7 +49,11 @@ Storage::~Storage() {
     std::free(data_);
   } else {
 #if defined(GRADSTYLE_CUDA)
-    cuda::device_free(data_);
+    try {
+      cuda::DeviceGuard guard(device_.index);
+      cuda::device_free(data_);
+    } catch (...) {  // a destructor must not throw; the guard cannot fail for a device we allocated on
+    }
 #endif
   }
   meter(device_.type).add(-int64_t(nbytes_));
@@ -66,9 +71,15 @@ void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size
     return;
   }
 #if defined(GRADSTYLE_CUDA)
-  if (dst_dev.is_cuda() && src_dev.is_cpu()) return cuda::memcpy_h2d(dst, src, nbytes);
-  if (dst_dev.is_cpu() && src_dev.is_cuda()) return cuda::memcpy_d2h(dst, src, nbytes);
-  return cuda::memcpy_d2d(dst, src, nbytes);
+  if (dst_dev.is_cuda() && src_dev.is_cpu()) {
+    cuda::DeviceGuard guard(dst_dev.index);
+    return cuda::memcpy_h2d(dst, src, nbytes);
+  }
+  if (dst_dev.is_cpu() && src_dev.is_cuda()) {
+    cuda::DeviceGuard guard(src_dev.index);
+    return cuda::memcpy_d2h(dst, src, nbytes);
+  }
+  return cuda::memcpy_peer(dst, dst_dev.index, src, src_dev.index, nbytes);
 #else
   backend::throw_no_cuda("copy_bytes");
 #endif

@@ -1,10 +1,10 @@
-// CPU bias_act and its gradient: one pass over the data each (see backend/resample_kernels.hpp).
+// CPU bias_act and its gradient: one pass over the data each (see backend/bias_act_kernels.hpp).
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "backend/resample_kernels.hpp"
+#include "backend/bias_act_kernels.hpp"
 
 namespace gradstyle::cpu {
 

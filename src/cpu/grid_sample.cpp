@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "backend/image_kernels.hpp"
+#include "backend/grid_sample_kernels.hpp"
 
 namespace gradstyle::cpu {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "backend/image_kernels.hpp"
+#include "backend/norm_kernels.hpp"
 
 namespace gradstyle::cpu {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "backend/image_kernels.hpp"
+#include "backend/pool_kernels.hpp"
 
 namespace gradstyle::cpu {
 

@@ -1,4 +1,4 @@
-// CPU upfirdn2d (correlation form, see backend/resample_kernels.hpp).
+// CPU upfirdn2d (correlation form, see backend/upfirdn2d_kernels.hpp).
 //
 // Polyphase: for each output coordinate only the taps that land on real (not zero-inserted,
 // not padding) input samples are visited, so nothing is multiplied by inserted zeros. Rows are
@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "backend/resample_kernels.hpp"
+#include "backend/upfirdn2d_kernels.hpp"
 
 namespace gradstyle::cpu {
 

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "backend/resample_kernels.hpp"
+#include "backend/bias_act_kernels.hpp"
 #include "gradstyle/ops/reduce.hpp"
 #include "ops/common.hpp"
 

@@ -1,6 +1,6 @@
 #include "gradstyle/ops/grid_sample.hpp"
 
-#include "backend/image_kernels.hpp"
+#include "backend/grid_sample_kernels.hpp"
 #include "ops/common.hpp"
 
 namespace gradstyle {

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <memory>
 
-#include "backend/image_kernels.hpp"
+#include "backend/interpolate_kernels.hpp"
 #include "ops/common.hpp"
 #include "ops/linear_map.hpp"
 

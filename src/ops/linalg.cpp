@@ -1,6 +1,5 @@
 #include "gradstyle/ops/linalg.hpp"
 
-#include <atomic>
 
 #include "gradstyle/ops/elementwise.hpp"
 #include "gradstyle/ops/reduce.hpp"
@@ -16,8 +15,6 @@ using namespace ops_detail;
 using V = std::vector<Tensor>;
 
 namespace {
-std::atomic<bool> g_tf32{false};
-
 // A matrix operand for GEMM: the last two dims must be row-major (stride 1 in the last dim) or
 // transposed (stride 1 in the second to last); otherwise it is copied.
 struct Operand {
@@ -56,9 +53,6 @@ Tensor bmm_raw(const Tensor& a, const Tensor& b, int64_t batch) {
   return out;
 }
 }  // namespace
-
-void set_allow_tf32(bool on) { g_tf32 = on; }
-bool allow_tf32() { return g_tf32; }
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   check_float(a_in, "matmul");

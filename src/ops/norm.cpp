@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "backend/image_kernels.hpp"
+#include "backend/norm_kernels.hpp"
 #include "gradstyle/ops/elementwise.hpp"
 #include "gradstyle/ops/reduce.hpp"
 #include "gradstyle/ops/shape.hpp"

@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "backend/image_kernels.hpp"
+#include "backend/pad_kernels.hpp"
 #include "ops/common.hpp"
 #include "ops/linear_map.hpp"
 

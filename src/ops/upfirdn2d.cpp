@@ -7,7 +7,7 @@
 // (NVIDIA's derivation): an adjoint that is again an upfirdn2d, so any order works.
 #include "gradstyle/ops/upfirdn2d.hpp"
 
-#include "backend/resample_kernels.hpp"
+#include "backend/upfirdn2d_kernels.hpp"
 #include "gradstyle/ops/shape.hpp"
 #include "gradstyle/ops/elementwise.hpp"
 #include "ops/common.hpp"

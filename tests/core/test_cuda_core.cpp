@@ -1,4 +1,4 @@
-// CUDA backend of the basic op families (cuda/common, cuda/core) against the CPU kernels: every
+// CUDA backend of the basic op families (cuda/common, cuda/ops) against the CPU kernels: every
 // kernel family on seeded inputs with awkward sizes (not multiples of the block size), strided and
 // broadcast views, empty tensors; bit-exact conversions, fills and uniforms; the runtime (copies,
 // memory meter, errors) and the whole autograd path of a small MLP.
@@ -98,6 +98,58 @@ TEST_CASE("core/cuda: device queries never crash without a GPU") {
     Tensor t = Tensor::ones({4}).to(kCuda);
     CHECK(t.is_cuda());
   }
+}
+
+// Device ordinals: a tensor on cuda:N lives on GPU N (the dispatch and the storage make N current
+// around every launch, allocation, free and copy); an ordinal without a GPU is a DeviceError that
+// names it. Runs in every build: without a GPU every ordinal is missing.
+TEST_CASE("core/cuda: device ordinals are honoured and a missing one is a DeviceError") {
+  CHECK(Device::parse("cuda:3") == Device::cuda(3));
+  CHECK(Device::parse("cuda:3").str() == "cuda:3");
+  if (!cuda_built()) {
+    GS_CHECK_THROWS_WITH(Tensor::zeros({2}, {DType::f32, Device::cuda(1)}), DeviceError, "built without CUDA");
+    return;
+  }
+#if defined(GRADSTYLE_CUDA)
+  const int n = cuda::device_count();
+  MESSAGE(n << " CUDA device(s) visible");
+  for (int ord : {n, n + 5}) {
+    const Device d = Device::cuda(ord);
+    const std::string name = d.str();
+    GS_CHECK_THROWS_WITH(Tensor::zeros({2}, {DType::f32, d}), DeviceError, name.c_str(), "not available");
+    GS_CHECK_THROWS_WITH(Tensor::ones({2}).to(d), DeviceError, name.c_str(), "not available");
+  }
+  if (n == 0) {
+    GS_CHECK_THROWS_WITH(Tensor::zeros({2}, {DType::f32, kCuda}), DeviceError, "cuda:0", "no CUDA device is visible");
+    return;
+  }
+  // the last GPU (cuda:0 on a one-GPU machine): values made there, worked on there, copied back
+  const Device last = Device::cuda(n - 1);
+  Tensor x = Tensor::randn({3, 5}, 7);
+  Tensor a = x.to(last);
+  CHECK(a.device() == last);
+  Tensor b = (a * 2.0 + 1.0).sum({1});
+  CHECK(b.device() == last);
+  GS_EXPECT_CLOSE(b.cpu(), (x * 2.0 + 1.0).sum({1}), 1e-6, 1e-6);
+  // across GPUs (or within one): a peer copy keeps the bits
+  Tensor c = a.to(kCuda);
+  CHECK(c.device() == kCuda);
+  GS_EXPECT_CLOSE(c.cpu(), x, 0, 0);
+  if (n < 2) MESSAGE("one GPU: the cross-device case ran as a same-device copy");
+#endif
+}
+
+// The backend settings live in core (core/settings.hpp); ops/linalg.hpp re-exports them.
+TEST_CASE("core/cuda: backend settings default to exact float32 and deterministic algorithms") {
+  CHECK_FALSE(allow_tf32());
+  CHECK(deterministic_algorithms());
+  set_deterministic_algorithms(false);
+  CHECK_FALSE(deterministic_algorithms());
+  set_deterministic_algorithms(true);
+  set_allow_tf32(true);
+  CHECK(allow_tf32());
+  set_allow_tf32(false);
+  CHECK_FALSE(allow_tf32());
 }
 
 TEST_CASE("core/cuda: to(Device) round trip keeps every dtype bit-exact") {

@@ -3,7 +3,7 @@
 // outputs, errors, CPU vs CUDA.
 #include <cmath>
 
-#include "backend/resample_kernels.hpp"
+#include "backend/bias_act_kernels.hpp"
 #include "conv_golden.hpp"
 #include "gradstyle/ops/bias_act.hpp"
 #include "support/harness.hpp"

@@ -1,4 +1,4 @@
-#include "backend/image_kernels.hpp"
+#include "backend/grid_sample_kernels.hpp"
 #include "gradstyle/ops/grid_sample.hpp"
 #include "ops/imgops_fixtures.hpp"
 

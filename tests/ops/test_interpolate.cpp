@@ -1,4 +1,4 @@
-#include "backend/image_kernels.hpp"
+#include "backend/interpolate_kernels.hpp"
 #include "gradstyle/ops/interpolate.hpp"
 #include "ops/imgops_fixtures.hpp"
 

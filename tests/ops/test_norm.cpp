@@ -1,4 +1,4 @@
-#include "backend/image_kernels.hpp"
+#include "backend/norm_kernels.hpp"
 #include "gradstyle/ops/norm.hpp"
 #include "ops/imgops_fixtures.hpp"
 

@@ -1,4 +1,4 @@
-#include "backend/image_kernels.hpp"
+#include "backend/pad_kernels.hpp"
 #include "gradstyle/ops/pad.hpp"
 #include "ops/imgops_fixtures.hpp"
 

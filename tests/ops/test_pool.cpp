@@ -1,4 +1,4 @@
-#include "backend/image_kernels.hpp"
+#include "backend/pool_kernels.hpp"
 #include "gradstyle/ops/pool.hpp"
 #include "ops/imgops_fixtures.hpp"
 

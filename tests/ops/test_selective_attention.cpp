@@ -1,6 +1,7 @@
 // selective_attention: PyTorch fixtures (dense attention + top-k threshold mask), closed-form tie
 // cases, float64 finite differences (first and second order), fused vs unfused, NaN-poisoned
-// kernel outputs, errors, and CPU vs CUDA on awkward sizes (skipped visibly without a GPU).
+// kernel outputs, errors, CPU vs CUDA on awkward sizes and with NaN in v / dout (the CUDA side is
+// skipped visibly without a GPU).
 #include <cmath>
 #include <limits>
 
@@ -257,6 +258,121 @@ TEST_CASE("ops/selective_attention: CPU vs CUDA on awkward sizes, k = 1, k = L a
       auto b = selective_attention_with_stats(q.to(Device::cuda()), k.to(Device::cuda()), v.to(Device::cuda()), c.mu,
                                               c.heads);
       GS_EXPECT_CLOSE(b.tau.cpu(), a.tau, 0, 0);
+    }
+  }
+}
+
+namespace {
+
+// NaN where `ref` is NaN and nowhere else; finite elements within rtol/atol.
+void expect_same_nan_pattern(const Tensor& got, const Tensor& ref, double rtol, double atol) {
+  REQUIRE(got.shape() == ref.shape());
+  auto g = got.cpu().to_vector<double>(), r = ref.cpu().to_vector<double>();
+  int64_t bad = 0;
+  for (size_t i = 0; i < g.size(); ++i) {
+    const bool ok = std::isnan(r[i]) ? std::isnan(g[i])
+                                     : !std::isnan(g[i]) && std::abs(g[i] - r[i]) <= atol + rtol * std::abs(r[i]);
+    if (!ok && bad++ < 5) MESSAGE("element " << i << ": got " << g[i] << ", expected " << r[i]);
+  }
+  CHECK(bad == 0);
+}
+
+bool isnan_at(const std::vector<float>& x, int64_t i) { return std::isnan(x[size_t(i)]); }
+
+}  // namespace
+
+// A non-finite value in v (or dout) must reach exactly the query rows whose top-k keeps that key:
+// masked keys are skipped, not multiplied by p = 0 (0 * NaN = NaN would poison every row). The CPU
+// side runs everywhere and pins the semantics; the CUDA side (skipped visibly without a GPU) must
+// give the same NaN pattern and the same finite values.
+TEST_CASE("ops/selective_attention: NaN in v or dout reaches only the rows that keep that key") {
+  const int64_t B = 1, Lq = 40, Lk = 50, H = 2, D = 32, C = H * D;
+  const double mu = 0.2;  // k_top = 10 of 50 keys
+  const int64_t j0 = 7, c0 = 3, i0 = 11;  // key j0 / query row i0, channel c0 of head 0
+  Tensor q = Tensor::randn({B, Lq, C}, 71), k = Tensor::randn({B, Lk, C}, 72);
+  Tensor v = Tensor::randn({B, Lk, C}, 73), gy = Tensor::randn({B, Lq, C}, 74);
+  auto attn = [mu](const Tensor& a, const Tensor& b, const Tensor& c) { return selective_attention(a, b, c, mu, 2); };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  auto with_value = [](const Tensor& t, int64_t idx, float x) {
+    auto d = t.to_vector<float>();
+    d[size_t(idx)] = x;
+    return Tensor::from_vector(d, t.shape());
+  };
+
+  // rows keeping key j0 in head 0: exactly the rows whose output channel c0 moves with v[j0, c0]
+  const Tensor out0 = attn(q, k, v);
+  const Tensor v_bumped = with_value(v, j0 * C + c0, v.to_vector<float>()[size_t(j0 * C + c0)] + 1.0f);
+  auto o0 = out0.to_vector<float>(), o1 = attn(q, k, v_bumped).to_vector<float>();
+  std::vector<bool> keeps_j0(static_cast<size_t>(Lq), false);
+  int64_t n_keep = 0;
+  for (int64_t i = 0; i < Lq; ++i) {
+    keeps_j0[size_t(i)] = o0[size_t(i * C + c0)] != o1[size_t(i * C + c0)];
+    n_keep += keeps_j0[size_t(i)] ? 1 : 0;
+  }
+  REQUIRE(n_keep > 0);
+  REQUIRE(n_keep < Lq);  // some rows mask j0 out: the case this test is about
+
+  SUBCASE("NaN in v") {
+    const Tensor vn = with_value(v, j0 * C + c0, nan);
+    Grads cpu = run_with_grads(attn, q, k, vn, gy);
+    auto o = cpu.out.to_vector<float>(), dq = cpu.dq.to_vector<float>(), dv = cpu.dv.to_vector<float>();
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int64_t c = 0; c < C; ++c) {
+        CAPTURE(i);
+        CAPTURE(c);
+        // out: only channel c0 of the rows that keep j0; everything else bit-identical
+        if (c == c0) CHECK(isnan_at(o, i * C + c) == bool(keeps_j0[size_t(i)]));
+        else CHECK(o[size_t(i * C + c)] == o0[size_t(i * C + c)]);
+        // dq: the rows that keep j0 see a NaN delta in head 0; head 1 stays finite
+        CHECK(isnan_at(dq, i * C + c) == (c < D && keeps_j0[size_t(i)]));
+      }
+    for (float x : dv) CHECK_FALSE(std::isnan(x));  // dv = P^T dout never reads v
+    if (cuda_available()) {
+      const Device cu = Device::cuda();
+      Grads gpu = run_with_grads(attn, q.to(cu), k.to(cu), vn.to(cu), gy.to(cu));
+      expect_same_nan_pattern(gpu.out, cpu.out, 1e-4, 1e-5);
+      expect_same_nan_pattern(gpu.dq, cpu.dq, 1e-4, 1e-5);
+      expect_same_nan_pattern(gpu.dk, cpu.dk, 1e-4, 1e-5);
+      expect_same_nan_pattern(gpu.dv, cpu.dv, 1e-4, 1e-5);
+    } else {
+      MESSAGE("CUDA side skipped: " << std::string(cuda_built() ? "no GPU present" : "built without CUDA"));
+    }
+  }
+
+  SUBCASE("NaN in dout") {
+    // keys kept by row i0 in head 0: dv[j, c0] = p[i0, j] for a dout that is one-hot at (i0, c0)
+    const Tensor onehot = with_value(Tensor::zeros({B, Lq, C}), i0 * C + c0, 1.0f);
+    auto p_row = run_with_grads(attn, q, k, v, onehot).dv.to_vector<float>();
+    std::vector<bool> kept(static_cast<size_t>(Lk), false);
+    int64_t n_kept = 0;
+    for (int64_t j = 0; j < Lk; ++j) {
+      kept[size_t(j)] = p_row[size_t(j * C + c0)] != 0.0f;
+      n_kept += kept[size_t(j)] ? 1 : 0;
+    }
+    REQUIRE(n_kept == selective_topk(mu, Lk));
+
+    const Tensor gn = with_value(gy, i0 * C + c0, nan);
+    Grads cpu = run_with_grads(attn, q, k, v, gn);
+    auto dq = cpu.dq.to_vector<float>(), dk = cpu.dk.to_vector<float>(), dv = cpu.dv.to_vector<float>();
+    for (int64_t j = 0; j < Lk; ++j)
+      for (int64_t c = 0; c < C; ++c) {
+        CAPTURE(j);
+        CAPTURE(c);
+        const bool head0 = c < D;
+        CHECK(isnan_at(dk, j * C + c) == (head0 && kept[size_t(j)]));  // ds[i0, j] is NaN for kept j
+        CHECK(isnan_at(dv, j * C + c) == (c == c0 && kept[size_t(j)]));  // p[i0, j] * dout[i0, c0]
+      }
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int64_t c = 0; c < C; ++c) CHECK(isnan_at(dq, i * C + c) == (i == i0 && c < D));
+    CHECK_FALSE(std::isnan(cpu.out.to_vector<float>()[0]));  // the forward does not read dout
+    if (cuda_available()) {
+      const Device cu = Device::cuda();
+      Grads gpu = run_with_grads(attn, q.to(cu), k.to(cu), v.to(cu), gn.to(cu));
+      expect_same_nan_pattern(gpu.dq, cpu.dq, 1e-4, 1e-5);
+      expect_same_nan_pattern(gpu.dk, cpu.dk, 1e-4, 1e-5);
+      expect_same_nan_pattern(gpu.dv, cpu.dv, 1e-4, 1e-5);
+    } else {
+      MESSAGE("CUDA side skipped: " << std::string(cuda_built() ? "no GPU present" : "built without CUDA"));
     }
   }
 }

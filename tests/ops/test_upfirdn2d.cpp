@@ -1,7 +1,7 @@
 // upfirdn2d: PyTorch fixtures (NVIDIA's reference semantics), a step-by-step float64 reference
 // (zero-insert, pad/crop, true convolution, decimate) on random parameters, closed-form values,
 // first/second-order gradient checks, NaN-poisoned kernel output, errors, CPU vs CUDA.
-#include "backend/resample_kernels.hpp"
+#include "backend/upfirdn2d_kernels.hpp"
 #include "conv_golden.hpp"
 #include "gradstyle/ops/upfirdn2d.hpp"
 #include "support/harness.hpp"

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "gradstyle/core/half.hpp"  // half_to_float, float_to_half, bf16_to_float, float_to_bf16
+
 namespace gradstyle {
 
 enum class DType : uint8_t { f32, f64, f16, bf16, i64, i32, i16, i8, u8, boolean };
@@ -44,16 +46,5 @@ inline const char* dtype_name(DType t) {
 inline bool is_floating(DType t) {
   return t == DType::f32 || t == DType::f64 || t == DType::f16 || t == DType::bf16;
 }
-
-// Half-precision conversions (round to nearest even), usable without CUDA headers.
-float half_to_float(uint16_t h);
-uint16_t float_to_half(float f);
-inline float bf16_to_float(uint16_t b) {
-  uint32_t u = uint32_t(b) << 16;
-  float f;
-  __builtin_memcpy(&f, &u, 4);
-  return f;
-}
-uint16_t float_to_bf16(float f);
 
 }  // namespace gradstyle

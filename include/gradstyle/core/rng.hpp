@@ -1,15 +1,11 @@
 #pragma once
 // Counter-based Philox-4x32-10 RNG. Element i of a draw uses counter (offset + i, 0) and key
 // (seed), so CPU and CUDA produce bit-identical uniform numbers, and normals computed from them
-// agree to float rounding. Header-only and free of CUDA headers; GS_HD marks host/device code.
+// agree to float rounding. Header-only and free of CUDA headers (GS_HD: core/host_device.hpp).
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define GS_HD __host__ __device__ __forceinline__
-#else
-#define GS_HD inline
-#endif
+#include "gradstyle/core/host_device.hpp"
 
 namespace gradstyle {
 

@@ -7,7 +7,8 @@
 // use half the SMs). The variance uses sums shifted by the channel's first value, which in double
 // precision keeps float32 data accurate whatever its offset.
 #include "backend/cuda_runtime.hpp"
-#include "sampling.cuh"
+#include "../common/grid_stride.cuh"
+#include "backend/norm_kernels.hpp"
 
 namespace gradstyle::cuda {
 

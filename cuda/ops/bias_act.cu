@@ -1,8 +1,8 @@
-// CUDA bias_act and bias_act_grad (contracts in src/backend/resample_kernels.hpp): one
+// CUDA bias_act and bias_act_grad (contracts in src/backend/bias_act_kernels.hpp): one
 // elementwise pass each, templated on the activation and on whether a clamp is applied, like
 // NVIDIA's kernel (PERFORMANCE.md 5.1). The gradient reads only the forward output.
-#include "../core/launch.cuh"
-#include "backend/resample_kernels.hpp"
+#include "../common/launch.cuh"
+#include "backend/bias_act_kernels.hpp"
 
 namespace gradstyle::cuda {
 

@@ -1,4 +1,4 @@
-// CUDA upfirdn2d (correlation form, contract in src/backend/resample_kernels.hpp).
+// CUDA upfirdn2d (correlation form, contract in src/backend/upfirdn2d_kernels.hpp).
 //
 // One thread per output sample, visiting only the polyphase taps that land on real input
 // samples: along each axis the taps t with (o*down - pad0 + t) divisible by up, starting at
@@ -6,8 +6,8 @@
 // output columns, so the input reads of a warp are (strided-)contiguous and hit L1; the filter
 // (at most a few dozen taps) stays in the read-only cache. NVIDIA's shared-memory tiled
 // specialisations (PERFORMANCE.md 5.2) are the next step if profiling asks for it.
-#include "../core/launch.cuh"
-#include "backend/resample_kernels.hpp"
+#include "../common/launch.cuh"
+#include "backend/upfirdn2d_kernels.hpp"
 
 namespace gradstyle::cuda {
 

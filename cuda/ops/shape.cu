@@ -1,9 +1,9 @@
 // CUDA index_select / index_add along one dim of a dense tensor viewed as [outer, n, inner]
-// (same contracts as src/cpu/reduce.cpp). Indices are int64 or int32 and were range-checked on the
+// (same contracts as src/cpu/shape.cpp). Indices are int64 or int32 and were range-checked on the
 // host by the op. index_add uses atomicAdd, so with repeated indices the order of the additions
 // (and the last bits of float results) may differ from the CPU's.
 #include "backend/kernels.hpp"
-#include "launch.cuh"
+#include "../common/launch.cuh"
 
 namespace gradstyle::cuda {
 

@@ -32,15 +32,19 @@ __global__ void __launch_bounds__(kThreads) attn_delta_kernel(Args a, int D) {
   }
 }
 
-// P and dS of one (query row, key) pair; score and dP already computed. Invalid pairs give 0.
+// P and dS of one (query row, key) pair; score and dP already computed. Masked and out-of-range
+// pairs give p = -0.0f (kMaskedP, skipped by the dV/dK products) and ds = 0 chosen by select, not
+// 0 * (dp - delta), so an inf/NaN in v or dout does not leak into keys that a row masks out.
 __device__ __forceinline__ void prob_and_ds(float acc, float dp, float th, float ls, float del, float scale,
                                             bool valid, float& p, float& ds) {
-  if (!valid) {
-    p = ds = 0.f;
+  const float s = __fmul_rn(acc, scale);  // never contracted into a later add: the mask compares this
+  const bool nan_row = th != th;          // a NaN row keeps every key, with p = NaN (as the CPU)
+  if (!valid || !(nan_row || s >= th)) {
+    p = __uint_as_float(kMaskedP);
+    ds = 0.f;
     return;
   }
-  const float s = __fmul_rn(acc, scale);  // never contracted into a later add: the mask compares this
-  p = th != th ? __int_as_float(0x7fc00000) : (s >= th ? expf(s - ls) : 0.f);
+  p = nan_row ? __int_as_float(0x7fc00000) : expf(s - ls);
   ds = p * (dp - del);
 }
 
@@ -234,6 +238,7 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_dkv_kernel(Args a) {
 #pragma unroll
       for (int r = 0; r < KPT; ++r) {
         const float p = sPT[(kg * KPT + r) * kLDP + qq], ds = sDST[(kg * KPT + r) * kLDP + qq];
+        if (is_masked(p)) continue;  // the query row masks this key out: no contribution at all
         dvacc[r][0] = fmaf(p, gv.x, dvacc[r][0]);
         dvacc[r][1] = fmaf(p, gv.y, dvacc[r][1]);
         dvacc[r][2] = fmaf(p, gv.z, dvacc[r][2]);
@@ -264,15 +269,17 @@ void launch_bwd(const Args& a, bool want_dq, bool want_dkv) {
   constexpr int LDR = D + 4;
   if (want_dq) {
     const size_t smem = size_t(2 * kBQ * LDR + 2 * kBK * LDR + kBQ * kLDP + 3 * kBQ) * sizeof(float);
-    const unsigned grid = unsigned(a.B * a.H * ((a.Lq + kBQ - 1) / kBQ));
-    set_smem(attn_bwd_dq_kernel<D>, smem);
+    const unsigned grid = grid_of(int64_t(a.B) * a.H * ((a.Lq + kBQ - 1) / kBQ), "backward (dq)");
+    static SmemLimit limit;  // the size depends on D only
+    limit.ensure(attn_bwd_dq_kernel<D>, smem);
     attn_bwd_dq_kernel<D><<<grid, kThreads, smem, stream()>>>(a);
     GS_CUDA_CHECK_LAUNCH("selective_attention backward (dq)");
   }
   if (want_dkv) {
     const size_t smem = size_t(2 * kBKV * LDR + 2 * kBQ2 * LDR + 2 * kBKV * kLDP + 3 * kBQ2) * sizeof(float);
-    const unsigned grid = unsigned(a.B * a.H * ((a.Lk + kBKV - 1) / kBKV));
-    set_smem(attn_bwd_dkv_kernel<D>, smem);
+    const unsigned grid = grid_of(int64_t(a.B) * a.H * ((a.Lk + kBKV - 1) / kBKV), "backward (dk, dv)");
+    static SmemLimit limit;  // the size depends on D only
+    limit.ensure(attn_bwd_dkv_kernel<D>, smem);
     attn_bwd_dkv_kernel<D><<<grid, kThreads, smem, stream()>>>(a);
     GS_CUDA_CHECK_LAUNCH("selective_attention backward (dk, dv)");
   }

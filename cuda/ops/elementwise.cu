@@ -8,7 +8,7 @@
 
 #include "../common/dtype_device.cuh"
 #include "backend/kernels.hpp"
-#include "launch.cuh"
+#include "../common/launch.cuh"
 
 namespace gradstyle::cuda {
 

@@ -5,7 +5,8 @@
 // scatters g * weight onto the four input taps with atomics (the input gradient of an arbitrary
 // grid is a scatter; summation order may vary between runs) and accumulates its channels' share
 // of the grid gradient in registers, added with one atomic per group.
-#include "sampling.cuh"
+#include "../common/grid_stride.cuh"
+#include "backend/grid_sample_kernels.hpp"
 
 namespace gradstyle::cuda {
 

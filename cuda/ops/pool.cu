@@ -5,7 +5,8 @@
 // outputs share an input and the result is deterministic too.
 #include <cmath>
 
-#include "sampling.cuh"
+#include "../common/grid_stride.cuh"
+#include "backend/pool_kernels.hpp"
 
 namespace gradstyle::cuda {
 

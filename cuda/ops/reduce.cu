@@ -10,7 +10,7 @@
 
 #include "backend/cuda_runtime.hpp"
 #include "backend/kernels.hpp"
-#include "launch.cuh"
+#include "../common/launch.cuh"
 
 namespace gradstyle::cuda {
 

@@ -1,4 +1,4 @@
-// CUDA GEMM through cuBLAS (same contract as src/cpu/gemm.cpp): row-major, optionally transposed
+// CUDA GEMM through cuBLAS (same contract as src/cpu/linalg.cpp): row-major, optionally transposed
 // operands, strided batches (a batch stride of 0 broadcasts one matrix over the batch).
 //
 // cuBLAS is column-major. A row-major matrix with leading dim ld is the column-major transpose
@@ -9,8 +9,8 @@
 #include <climits>
 
 #include "backend/kernels.hpp"
-#include "gradstyle/ops/linalg.hpp"
-#include "launch.cuh"
+#include "gradstyle/core/settings.hpp"
+#include "../common/launch.cuh"
 
 namespace gradstyle::cuda {
 
@@ -64,17 +64,26 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const
   const cublasOperation_t op_a = tb ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLAS A = our B
   const cublasOperation_t op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLAS B = our A
   cublasHandle_t h = cublas();
-  if (f32) {
-    const float al = float(alpha), be = float(beta);
-    const cublasComputeType_t compute = allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    GS_CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, op_a, op_b, cm, cn, ck, &al, b.data, CUDA_R_32F, clda, sb, a.data,
-                                               CUDA_R_32F, cldb, sa, &be, c.data, CUDA_R_32F, cldc, sc, cbatch,
-                                               compute, CUBLAS_GEMM_DEFAULT));
-  } else {
-    GS_CUBLAS_CHECK(cublasGemmStridedBatchedEx(h, op_a, op_b, cm, cn, ck, &alpha, b.data, CUDA_R_64F, clda, sb, a.data,
-                                               CUDA_R_64F, cldb, sa, &beta, c.data, CUDA_R_64F, cldc, sc, cbatch,
-                                               CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT));
+  auto run = [&] {
+    if (f32) {
+      const float al = float(alpha), be = float(beta);
+      const cublasComputeType_t compute = allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+      return cublasGemmStridedBatchedEx(h, op_a, op_b, cm, cn, ck, &al, b.data, CUDA_R_32F, clda, sb, a.data,
+                                        CUDA_R_32F, cldb, sa, &be, c.data, CUDA_R_32F, cldc, sc, cbatch, compute,
+                                        CUBLAS_GEMM_DEFAULT);
+    }
+    return cublasGemmStridedBatchedEx(h, op_a, op_b, cm, cn, ck, &alpha, b.data, CUDA_R_64F, clda, sb, a.data,
+                                      CUDA_R_64F, cldb, sa, &beta, c.data, CUDA_R_64F, cldc, sc, cbatch,
+                                      CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT);
+  };
+  cublasStatus_t st = run();
+  if (st == CUBLAS_STATUS_ALLOC_FAILED) {
+    // cuBLAS allocates its workspace with cudaMalloc, outside our pool: after a peak the memory may
+    // sit in the pool's cache. Give it back and try once more (nothing was written on failure).
+    trim_memory_pool();
+    st = run();
   }
+  GS_CUBLAS_CHECK(st);
 }
 
 }  // namespace gradstyle::cuda

@@ -1,5 +1,5 @@
 #pragma once
-// Private to cuda/kernels/selective_attention*.cu: launch geometry, the argument block, the
+// Private to cuda/ops/selective_attention*.cu: launch geometry, the argument block, the
 // order-preserving keys and warp helpers of the threshold search, tile loads and the shared
 // score fma chain, and the host-side argument checks. See selective_attention.cu for the design.
 #include <cuda_runtime.h>
@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <mutex>
 
 #include "../common/check.hpp"
 #include "../common/context.hpp"
@@ -19,6 +20,7 @@ using backend::StridedView;
 
 constexpr int kThreads = 256;
 constexpr unsigned kFull = 0xffffffffu;
+constexpr int kMaxAttnDevices = 64;  // as the runtime's per-device tables
 // forward
 constexpr int kQB = 32;   // query rows per CTA
 constexpr int kKT = 128;  // keys per tile
@@ -189,10 +191,37 @@ inline Args make_args(const AttnGeometry& g, const StridedView& q, const Strided
   return a;
 }
 
-template <class Kern>
-void set_smem(Kern kern, size_t bytes) {
-  GS_CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+// Masked-out keys carry p = -0.0f in the probability tiles (kept keys have p >= +0, or NaN in a
+// NaN row): the P.V, dV and dK products SKIP them instead of multiplying by zero, so an inf/NaN in
+// v or dout reaches exactly the rows that keep that key, as on the CPU.
+constexpr uint32_t kMaskedP = 0x80000000u;
+__device__ __forceinline__ bool is_masked(float p) { return __float_as_uint(p) == kMaskedP; }
+
+// 1-D grid of `blocks` CTAs; throws ValueError naming the kernel when it exceeds the CUDA limit
+// (2^31 - 1 blocks in x), instead of a silently wrapped int.
+inline unsigned grid_of(int64_t blocks, const char* what) {
+  GS_CHECK(blocks >= 1 && blocks <= int64_t(INT_MAX), ValueError, "selective_attention: the ", what, " grid needs ",
+           blocks, " blocks, beyond the CUDA limit of ", INT_MAX, " (reduce batch * heads or the sequence length)");
+  return unsigned(blocks);
 }
+
+// Per-device once-only raise of a kernel's dynamic shared-memory limit. Each launcher owns one
+// (a function-local static of a distinct template instance, i.e. one per kernel) and passes the
+// kernel's MAXIMUM size over every launch it can make, so concurrent host threads never race on
+// the attribute and a later, larger launch never finds a lower limit.
+struct SmemLimit {
+  std::once_flag flag[kMaxAttnDevices];
+  template <class Kern>
+  void ensure(Kern kern, size_t max_bytes) {
+    int dev = 0;
+    GS_CUDA_CHECK(cudaGetDevice(&dev));
+    GS_CHECK(dev >= 0 && dev < kMaxAttnDevices, CudaError, "CUDA device ", dev, " is beyond the supported ",
+             kMaxAttnDevices);
+    std::call_once(flag[dev], [&] {
+      GS_CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, int(max_bytes)));
+    });
+  }
+};
 
 
 }  // namespace gradstyle::cuda::attn

@@ -118,7 +118,7 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_kernel(Args a, int ldS) {
         sum += e;
         key[i] = __float_as_uint(e);
       } else {
-        key[i] = 0u;  // 0.0f
+        key[i] = kMaskedP;  // -0.0f: masked, skipped by P.V
       }
     }
     sum = warp_sum(sum);
@@ -161,9 +161,11 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_kernel(Args a, int ldS) {
         vv[c] = x.x, vv[c + 1] = x.y, vv[c + 2] = x.z, vv[c + 3] = x.w;
       }
 #pragma unroll
-      for (int i = 0; i < 4; ++i)
+      for (int i = 0; i < 4; ++i) {
+        if (is_masked(p[i])) continue;  // select, not 0 * v: a NaN/inf in a masked v stays out
 #pragma unroll
         for (int c = 0; c < DPT; ++c) oacc[i][c] = fmaf(p[i], vv[c], oacc[i][c]);
+      }
     }
   }
   __syncthreads();
@@ -215,12 +217,20 @@ __global__ void __launch_bounds__(kThreads) kth_rows_kernel(T* out, const T* in,
   }
 }
 
+// Shared memory of the forward for score rows of stride ldS.
+template <int D>
+constexpr size_t fwd_smem(int ldS) {
+  return size_t(kQB * (D + 4) + kKT * (D + 4) + kQB * ldS) * sizeof(float);
+}
+// The score-row stride for Lk keys (≡ 8 mod 32: conflict-free P reads).
+constexpr int fwd_lds(int lk) { return ((lk + kKT - 1) / kKT) * kKT + 8; }
+
 template <int D, int NPL>
 void launch_fwd(const Args& a, int ldS) {
-  constexpr int LDR = D + 4;
-  const size_t smem = size_t(kQB * LDR + kKT * LDR + kQB * ldS) * sizeof(float);
-  const unsigned grid = unsigned(a.B * a.H * ((a.Lq + kQB - 1) / kQB));
-  set_smem(attn_fwd_kernel<D, NPL>, smem);
+  const size_t smem = fwd_smem<D>(ldS);
+  const unsigned grid = grid_of(int64_t(a.B) * a.H * ((a.Lq + kQB - 1) / kQB), "forward");
+  static SmemLimit limit;  // this instance serves Lk <= min(32 * NPL, 1024)
+  limit.ensure(attn_fwd_kernel<D, NPL>, fwd_smem<D>(fwd_lds(std::min(32 * NPL, 1024))));
   attn_fwd_kernel<D, NPL><<<grid, kThreads, smem, stream()>>>(a, ldS);
   GS_CUDA_CHECK_LAUNCH("selective_attention forward");
 }
@@ -267,7 +277,7 @@ void selective_attention_forward(const AttnGeometry& g, const StridedView& q, co
   a.out = static_cast<float*>(out.data);
   a.tau = static_cast<float*>(tau.data);
   a.lse = static_cast<float*>(lse.data);
-  const int ldS = ((a.Lk + kKT - 1) / kKT) * kKT + 8;  // ≡ 8 (mod 32): conflict-free P reads
+  const int ldS = fwd_lds(a.Lk);
   if (g.dk == 64) return launch_fwd_d<64>(a, ldS);
   return launch_fwd_d<32>(a, ldS);
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Private to cuda/core: launch geometry and strided-view index math shared by the core kernels.
+// Private to cuda/: launch geometry and strided-view index math shared by the kernels of cuda/ops.
 //
 // Kernels use grid-stride loops over int64 linear indices, so any numel works with a bounded
 // grid. Views are coalesced on the host first (size-1 dims dropped, mergeable neighbours merged),

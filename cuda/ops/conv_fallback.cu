@@ -1,7 +1,7 @@
 // Direct convolution kernels: the CUDA fallback for configurations cuDNN refuses or cannot
 // express (see cuda/cudnn/conv.cpp). One thread per output element, a plain loop over the
 // defining sum; correct for every ConvGeom, not fast. Contracts in src/backend/conv_kernels.hpp.
-#include "../core/launch.cuh"
+#include "../common/launch.cuh"
 #include "backend/conv_kernels.hpp"
 
 namespace gradstyle::cuda::fallback {

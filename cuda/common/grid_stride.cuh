@@ -1,5 +1,6 @@
 #pragma once
-// Private to cuda/sampling: launch helpers for the image-op kernels (src/backend/image_kernels.hpp).
+// Private to cuda/: grid-stride launch helpers for the image-op kernels of cuda/ops (pool,
+// interpolate, pad, grid_sample, norm).
 // Every kernel runs on the library stream (common/context.hpp) with a grid-stride loop over an
 // int64 index range, so any size works with a bounded grid.
 #include <algorithm>
@@ -7,7 +8,7 @@
 
 #include "../common/check.hpp"
 #include "../common/context.hpp"
-#include "backend/image_kernels.hpp"
+#include "backend/kernels.hpp"
 
 namespace gradstyle::cuda::sampling {
 
