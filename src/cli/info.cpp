@@ -1,17 +1,13 @@
-// gradstyle info FILE: what a checkpoint holds (one parser per format, the same the loaders use).
+// gradstyle info FILE: what a checkpoint holds, read by io::open_checkpoint like every loader.
 #include <iomanip>
 #include <map>
 #include <ostream>
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "gradstyle/io/checkpoint.hpp"
 #include "gradstyle/io/file.hpp"
-#include "gradstyle/io/npy.hpp"
-#include "gradstyle/io/safetensors.hpp"
-#include "gradstyle/io/sniff.hpp"
 #include "gradstyle/io/tensor_bridge.hpp"
-#include "gradstyle/io/torch_pt.hpp"
-#include "gradstyle/io/zip.hpp"
 #include "gradstyle/models/stylegan2.hpp"
 
 namespace gradstyle::cli {
@@ -154,61 +150,45 @@ void check_loads(const std::string& path, const std::vector<std::string>& entrie
 
 int run_info(const InfoArgs& a, std::ostream& out) {
   if (a.file.empty()) throw UsageError("FILE is required");
-  const io::FileKind kind = io::sniff_file(a.file);
-  io::MappedFile f(a.file);
-  out << "file: " << a.file << " (" << io::human_size(f.size()) << ")\n";
+  const io::Checkpoint ck = io::open_checkpoint(a.file);
+  out << "file: " << a.file << " (" << io::human_size(io::MappedFile(a.file).size()) << ")\n";
   Printer p{out, a, {}};
-  bool is_pt = false;
-  if (kind == io::FileKind::Zip || kind == io::FileKind::LegacyTorch) {
-    // A zip is either a PyTorch checkpoint (<root>/data.pkl) or an .npz (*.npy members).
-    bool npz = false;
-    if (kind == io::FileKind::Zip) {
-      io::ZipArchive z(f.bytes(), a.file);
-      npz = !z.entries().empty();
-      for (const auto& e : z.entries())
-        npz = npz && e.name.size() > 4 && e.name.compare(e.name.size() - 4, 4, ".npy") == 0;
-    }
-    if (npz) {
-      out << "format: NumPy .npz\n";
-      io::NamedTensors arrays = io::parse_npz(f.bytes(), a.file);
-      std::vector<std::pair<std::string, const io::RawTensor*>> ts;
-      for (const auto& [n, t] : arrays) ts.emplace_back(n, &t);
-      p.state_dict("arrays", ts, "");
-    } else {
-      io::PtCheckpoint ck = io::parse_pt(f.bytes(), a.file);
-      is_pt = true;
-      if (ck.format == io::PtFormat::Zip)
-        out << "format: PyTorch zip checkpoint (torch >= 1.6), root '" << ck.root << "', version " << ck.version << ", "
-            << ck.records.size() << " records\n";
-      else
-        out << "format: PyTorch legacy stream (torch < 1.6 or _use_new_zipfile_serialization=False)\n";
-      out << "storages: " << ck.storages.size() << ", tensors: " << ck.tensors.size() << "\n";
-      p.value("top level", ck.root_value(), "", 0);
-    }
-  } else if (kind == io::FileKind::Safetensors) {
-    io::SafetensorsFile st(a.file);
-    out << "format: safetensors, " << st.tensors().size() << " tensors\n";
-    for (const auto& [k, v] : st.metadata()) out << "metadata: " << k << " = " << v << "\n";
+  switch (ck.kind) {
+    case io::CheckpointKind::PtZip:
+      out << "format: PyTorch zip checkpoint (torch >= 1.6), root '" << ck.pt.root << "', version " << ck.pt.version
+          << ", " << ck.pt.records.size() << " records\n";
+      break;
+    case io::CheckpointKind::PtLegacy:
+      out << "format: PyTorch legacy stream (torch < 1.6 or _use_new_zipfile_serialization=False)\n";
+      break;
+    case io::CheckpointKind::Safetensors:
+      out << "format: safetensors, " << ck.tensors.size() << " tensors\n";
+      for (const auto& [k, v] : ck.metadata) out << "metadata: " << k << " = " << v << "\n";
+      break;
+    case io::CheckpointKind::Npz: out << "format: NumPy .npz\n"; break;
+    case io::CheckpointKind::Npy: out << "format: NumPy .npy\n"; break;
+  }
+  if (ck.is_pt()) {
+    out << "storages: " << ck.pt.storages.size() << ", tensors: " << ck.pt.tensors.size() << "\n";
+    p.value("top level", *ck.tree, "", 0);
+  } else if (ck.kind == io::CheckpointKind::Npz) {
+    p.state_dict("arrays", ck.tensors, "");
+  } else if (ck.kind == io::CheckpointKind::Npy) {
+    out << "array: " << tensor_line(*ck.tensors.front().second) << "\n";
+  } else {
     // Group by top-level prefix so nested state dicts show like the .pt tree.
-    io::NamedTensors all = st.load_all();
     std::map<std::string, std::vector<std::pair<std::string, const io::RawTensor*>>> groups;
     std::vector<std::string> order;
-    for (const auto& [n, t] : all) {
+    for (const auto& [n, t] : ck.tensors) {
       const size_t dot = n.find('.');
       const std::string g = dot == std::string::npos ? "" : n.substr(0, dot);
       if (!groups.count(g)) order.push_back(g);
-      groups[g].emplace_back(dot == std::string::npos ? n : n.substr(dot + 1), &t);
+      groups[g].emplace_back(dot == std::string::npos ? n : n.substr(dot + 1), t);
     }
     for (const auto& g : order) p.state_dict(g.empty() ? "(top level)" : g, groups[g], "");
-  } else if (kind == io::FileKind::Npy) {
-    out << "format: NumPy .npy\n";
-    io::RawTensor t = io::parse_npy(f.bytes(), a.file);
-    out << "array: " << tensor_line(t) << "\n";
-  } else {
-    throw FormatError(io::refusal_message(a.file, kind, f.bytes(), "a checkpoint (.pt, safetensors, .npz or .npy)"));
   }
   p.recognise(out);
-  if (a.check && !p.recognised.empty() && (is_pt || kind == io::FileKind::Safetensors)) {
+  if (a.check && !p.recognised.empty() && (ck.is_pt() || ck.kind == io::CheckpointKind::Safetensors)) {
     out << "strict load check:\n";
     check_loads(a.file, p.recognised, out);
   }

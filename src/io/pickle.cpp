@@ -38,7 +38,9 @@ const char* opcode_name(uint8_t op) {
 }
 
 // The closed table of globals (FORMATS.md §5.2).
-enum class Sym : int64_t { RebuildV2 = 1, RebuildV1, RebuildParam, StorageType, OrderedDict, Size, Encode, Namespace, Device };
+enum class Sym : int64_t {
+  RebuildV2 = 1, RebuildV1, RebuildParam, RebuildParamWithState, StorageType, OrderedDict, Size, Encode, Namespace, Device
+};
 
 struct SymInfo {
   Sym sym;
@@ -50,6 +52,7 @@ bool lookup_global(const std::string& module, const std::string& name, SymInfo* 
     if (name == "_rebuild_tensor_v2") return *out = {Sym::RebuildV2}, true;
     if (name == "_rebuild_tensor") return *out = {Sym::RebuildV1}, true;
     if (name == "_rebuild_parameter") return *out = {Sym::RebuildParam}, true;
+    if (name == "_rebuild_parameter_with_state") return *out = {Sym::RebuildParamWithState}, true;
     return false;
   }
   if (module == "torch") {
@@ -86,6 +89,30 @@ std::string latin1_to_utf8(const uint8_t* p, size_t n) {
     }
   }
   return s;
+}
+
+// True when p[0, n) is well-formed UTF-8 (no overlong forms, surrogates or code points > U+10FFFF).
+bool valid_utf8(const uint8_t* p, size_t n) {
+  for (size_t k = 0; k < n;) {
+    uint8_t c = p[k];
+    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 0 || k + len > n) return false;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t j = 1; j < len; ++j) {
+      if ((p[k + j] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[k + j] & 0x3F);
+    }
+    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    k += len;
+  }
+  return true;
+}
+
+// A Python 2 `str` (SHORT_BINSTRING / BINSTRING). torch.load decodes these as UTF-8; bytes that
+// are not UTF-8 are taken as latin-1 (pickle's encoding='latin1'), so no legacy file is refused.
+std::string py2_str(const uint8_t* p, size_t n) {
+  return valid_utf8(p, n) ? std::string(reinterpret_cast<const char*>(p), n) : latin1_to_utf8(p, n);
 }
 
 // UTF-8 -> latin-1 bytes; false when a code point is above 0xFF or the UTF-8 is malformed.
@@ -178,15 +205,23 @@ class Vm {
     t->items = std::move(items);
     return t;
   }
-  void set_item(PyValue& dict, const PyValuePtr& k, const PyValuePtr& v) {
+  // Pickled dicts never repeat a key, so SETITEM refuses one (a crafted file); `replace` gives
+  // Python's d[k] = v for a constructor argument list, which may.
+  void set_item(PyValue& dict, const PyValuePtr& k, const PyValuePtr& v, bool replace = false) {
     if (dict.kind != PyKind::Dict) error(err_msg("SETITEM on a ", py_kind_name(dict.kind), ", expected a dict"));
     std::string code;
     if (!PyValue::key_code(*k, &code)) error(err_msg("dict key of type ", py_kind_name(k->kind), " (only str and int keys are supported)"));
     adopt(dict, k);
     adopt(dict, v);
     check_mutable(dict);
-    if (!dict.index.emplace(code, dict.entries.size()).second) error("duplicate dict key " + k->repr(80));
-    dict.entries.emplace_back(k, v);
+    auto [it, fresh] = dict.index.emplace(code, dict.entries.size());
+    if (fresh) {
+      dict.entries.emplace_back(k, v);
+    } else if (replace) {
+      dict.entries[it->second].second = v;
+    } else {
+      error("duplicate dict key " + k->repr(80));
+    }
   }
   void append(PyValue& list, const PyValuePtr& v) {
     if (list.kind != PyKind::List) error(err_msg(opcode_name(op_), " on a ", py_kind_name(list.kind), ", expected a list"));
@@ -209,6 +244,7 @@ class Vm {
   }
 
   void do_global();
+  void do_int_text();
   void do_persid();
   void do_reduce();
   void do_newobj();
@@ -252,6 +288,35 @@ void Vm::do_global() {
   g->i = int64_t(info.sym);
   g->f = double(int(info.dtype));
   push(g);
+}
+
+// INT: a decimal line. Python 2 writes it for ints outside the signed 32-bit range even in binary
+// protocols; "00" / "01" are False / True (protocol 0 booleans).
+void Vm::do_int_text() {
+  std::string s;
+  while (true) {
+    uint8_t c = *take(1);
+    if (c == '\n') break;
+    if (s.size() >= 24) error("INT line longer than 24 characters");
+    s += char(c);
+  }
+  if (s == "00" || s == "01") {
+    auto v = PyValue::make(PyKind::Bool);
+    v->b = s == "01";
+    push(v);
+    return;
+  }
+  size_t k = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+  if (k == s.size()) error("INT with no digits");
+  uint64_t mag = 0;
+  for (size_t j = k; j < s.size(); ++j) {
+    if (s[j] < '0' || s[j] > '9') error("INT line '" + s + "' is not a decimal integer");
+    if (!detail::mul_ok(mag, 10, &mag) || !detail::add_ok(mag, uint64_t(s[j] - '0'), &mag))
+      error("INT '" + s + "' does not fit in 64 bits");
+  }
+  const bool neg = s[0] == '-';
+  if (mag > (neg ? uint64_t(INT64_MAX) + 1 : uint64_t(INT64_MAX))) error("INT '" + s + "' does not fit in 64 bits");
+  push(PyValue::make_int(neg ? int64_t(0 - mag) : int64_t(mag)));
 }
 
 void Vm::do_persid() {
@@ -371,22 +436,40 @@ void Vm::do_reduce() {
     case Sym::RebuildV2: out = rebuild_tensor(a, true); break;
     case Sym::RebuildV1: out = rebuild_tensor(a, false); break;
     case Sym::RebuildParam:
-      if (a.size() != 3 || a[0]->kind != PyKind::Tensor || a[1]->kind != PyKind::Bool)
-        error("_rebuild_parameter expects (tensor, requires_grad, hooks)");
+    case Sym::RebuildParamWithState: {
+      // _rebuild_parameter(data, requires_grad, backward_hooks) and, for parameters with
+      // attributes (torch >= 2.0), _rebuild_parameter_with_state(..., state). The hooks are an
+      // OrderedDict (older files: None); hook functions would be globals and are refused there.
+      const bool with_state = Sym(fn->i) == Sym::RebuildParamWithState;
+      const char* what = with_state ? "_rebuild_parameter_with_state expects (tensor, requires_grad, hooks, state)"
+                                    : "_rebuild_parameter expects (tensor, requires_grad, hooks)";
+      if (a.size() != (with_state ? 4u : 3u) || a[0]->kind != PyKind::Tensor || a[1]->kind != PyKind::Bool ||
+          (a[2]->kind != PyKind::Dict && a[2]->kind != PyKind::None))
+        error(err_msg(what, ", found ", args->repr(120)));
+      if (a[2]->kind == PyKind::Dict && !a[2]->entries.empty()) error("parameters with backward hooks are not supported");
+      if (with_state && a[3]->kind != PyKind::Dict && a[3]->kind != PyKind::None && a[3]->kind != PyKind::Tuple)
+        error(err_msg(what, ": state is a ", py_kind_name(a[3]->kind)));
       a[0]->tensor->is_parameter = true;
       a[0]->tensor->requires_grad = a[1]->b;
       out = a[0];
       break;
+    }
     case Sym::OrderedDict:
       out = PyValue::make(PyKind::Dict);
       out->ordered = true;
-      if (a.size() == 1 && a[0]->kind == PyKind::List) {
+      // OrderedDict(items): Python takes any iterable of two-element iterables; legacy (Python 2)
+      // files pass a list of [key, value] lists, newer ones a list of tuples. OrderedDict(mapping)
+      // copies the mapping. A repeated key keeps its first position and takes the last value.
+      if (a.size() == 1 && a[0]->is_sequence()) {
         for (const auto& pair : a[0]->items) {
-          if (pair->kind != PyKind::Tuple || pair->items.size() != 2) error("OrderedDict items must be (key, value) pairs");
-          set_item(*out, pair->items[0], pair->items[1]);
+          if (!pair->is_sequence() || pair->items.size() != 2)
+            error("OrderedDict items must be (key, value) pairs, found " + pair->repr(80));
+          set_item(*out, pair->items[0], pair->items[1], /*replace=*/true);
         }
+      } else if (a.size() == 1 && a[0]->kind == PyKind::Dict) {
+        for (const auto& [k, v] : a[0]->entries) set_item(*out, k, v, /*replace=*/true);
       } else if (!a.empty()) {
-        error("OrderedDict called with unsupported arguments");
+        error("OrderedDict called with " + args->repr(80) + "; expected one list of (key, value) pairs or a dict");
       }
       break;
     case Sym::Size: {
@@ -538,9 +621,17 @@ PickleResult Vm::run() {
       case 'U': {
         uint8_t n = *take(1);
         const uint8_t* p = take(n);
-        push(PyValue::make_string(latin1_to_utf8(p, n)));
+        push(PyValue::make_string(py2_str(p, n)));
         break;
       }
+      case 'T': {  // BINSTRING: a Python 2 str of 256 bytes or more
+        int32_t n = int32_t(detail::rd32(take(4)));
+        if (n < 0) error("BINSTRING with a negative length");
+        const uint8_t* p = take(uint64_t(n));
+        push(PyValue::make_string(py2_str(p, size_t(n))));
+        break;
+      }
+      case 'I': do_int_text(); break;
       case ')': push(PyValue::make(PyKind::Tuple)); break;
       case 't': push(make_tuple(pop_mark())); break;
       case 0x85:

@@ -41,18 +41,6 @@
 
 namespace gradstyle::io::detail {
 
-long inflate_raw(ByteSpan in, uint8_t* out, size_t out_size) {
-  if (in.size() > size_t(INT_MAX) || out_size > size_t(INT_MAX)) return -1;
-  if (out_size == 0) {
-    // stb needs a non-empty buffer; inflate into a scratch byte and require no output.
-    char scratch[1];
-    int n = stbi_zlib_decode_noheader_buffer(scratch, 1, reinterpret_cast<const char*>(in.data()), int(in.size()));
-    return n == 0 ? 0 : -1;
-  }
-  return stbi_zlib_decode_noheader_buffer(reinterpret_cast<char*>(out), int(out_size),
-                                          reinterpret_cast<const char*>(in.data()), int(in.size()));
-}
-
 long inflate_zlib(ByteSpan in, uint8_t* out, size_t out_size) {
   if (in.size() > size_t(INT_MAX) || out_size > size_t(INT_MAX) || out_size == 0) return -1;
   return stbi_zlib_decode_buffer(reinterpret_cast<char*>(out), int(out_size), reinterpret_cast<const char*>(in.data()),

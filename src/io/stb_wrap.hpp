@@ -1,6 +1,6 @@
 #pragma once
 // Internal wrappers around stb_image / stb_image_write, which are compiled (static, private) into
-// stb_impl.cpp only: PNG, JPEG and BMP decoders, the PNG/JPEG encoders and stb's inflate.
+// stb_impl.cpp only: PNG, JPEG and BMP decoders, the PNG/JPEG encoders and stb's inflate (for PNG checks).
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -9,9 +9,9 @@
 
 namespace gradstyle::io::detail {
 
-// Raw deflate (no zlib header) into a fixed buffer; returns bytes produced or -1 on error/overflow.
-long inflate_raw(ByteSpan in, uint8_t* out, size_t out_size);
-// The same for a zlib stream (2-byte header, as in PNG IDAT).
+// stb's inflate of a zlib stream (2-byte header, as in PNG IDAT) into a fixed buffer: bytes
+// produced, or -1 on error/overflow. Used only to check PNG data the way stb will decode it; zip
+// members are inflated with zlib (zip.cpp).
 long inflate_zlib(ByteSpan in, uint8_t* out, size_t out_size);
 
 // Header-only query with the decoder of one format (0 PNG, 1 JPEG, 2 BMP), so that the failure

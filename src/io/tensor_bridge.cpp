@@ -2,11 +2,7 @@
 
 #include <cstring>
 
-#include "gradstyle/io/npy.hpp"
-#include "gradstyle/io/safetensors.hpp"
-#include "gradstyle/io/sniff.hpp"
-#include "gradstyle/io/torch_pt.hpp"
-#include "gradstyle/io/zip.hpp"
+#include "gradstyle/io/checkpoint.hpp"
 
 namespace gradstyle::io {
 
@@ -61,34 +57,22 @@ std::map<std::string, Tensor> load_state_dict_tensors(const std::string& path, c
   auto add = [&](const std::string& name, const RawTensor& t) {
     out[name] = to_tensor(t, opts.device, opts.float16_to_float32);
   };
-  MappedFile f(path);
-  const FileKind kind = sniff_bytes(f.bytes(), f.size());
-  bool npz = false;
-  if (kind == FileKind::Zip) {
-    ZipArchive zip(f.bytes(), path);
-    npz = !zip.entries().empty();
-    for (const auto& e : zip.entries())
-      npz = npz && e.name.size() > 4 && e.name.compare(e.name.size() - 4, 4, ".npy") == 0;
-  }
-  if ((kind == FileKind::Zip && !npz) || kind == FileKind::LegacyTorch) {
-    PtCheckpoint ck = parse_pt(f.bytes(), path);
-    const PyValue* root = &ck.root_value();
+  const Checkpoint ck = open_checkpoint(path);
+  if (ck.is_pt()) {
+    const PyValue* root = ck.tree.get();
     if (!opts.key.empty()) {
       root = root->get(opts.key);
       if (!root)
-        throw FormatError(quoted(path) + ": no entry '" + opts.key + "' at the top level (keys: " +
-                          list_keys(ck.root_value()) + ")");
+        throw FormatError(quoted(path) + ": no entry '" + opts.key + "' at the top level (keys: " + list_keys(*ck.tree) +
+                          ")");
     }
-    for (const auto& [n, t] : flatten_tensors(*root)) add(n, *t);
+    for (const auto& [n, t] : opts.key.empty() ? ck.tensors : flatten_tensors(*root)) add(n, *t);
     return out;
   }
-  NamedTensors list;
-  if (kind == FileKind::Safetensors) list = load_safetensors(path);
-  else if (npz) list = parse_npz(f.bytes(), path);
-  else throw FormatError(refusal_message(path, kind, f.bytes(), "a checkpoint (.pt, safetensors or .npz)"));
+  // Flat formats: the key selects the names under "<key>.".
   const std::string prefix = opts.key.empty() ? "" : opts.key + ".";
-  for (const auto& [n, t] : list)
-    if (n.compare(0, prefix.size(), prefix) == 0) add(n.substr(prefix.size()), t);
+  for (const auto& [n, t] : ck.tensors)
+    if (n.compare(0, prefix.size(), prefix) == 0) add(n.substr(prefix.size()), *t);
   if (!opts.key.empty() && out.empty())
     throw FormatError(quoted(path) + ": no tensor names start with '" + prefix + "'");
   return out;

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "checked.hpp"
+#include "gradstyle/io/checkpoint.hpp"
 #include "gradstyle/io/sniff.hpp"
 #include "gradstyle/io/zip.hpp"
 
@@ -108,10 +109,7 @@ PtCheckpoint parse_zip(ByteSpan data, const std::string& name, const PtLoadOptio
   if (entries.empty()) fail(name, "is an empty zip archive, not a PyTorch checkpoint");
   const std::string& first = entries.front().name;
   auto slash = first.find('/');
-  bool all_npy = std::all_of(entries.begin(), entries.end(), [](const ZipEntry& e) {
-    return e.name.size() > 4 && e.name.compare(e.name.size() - 4, 4, ".npy") == 0;
-  });
-  if (all_npy) fail(name, "is a NumPy .npz archive, not a PyTorch checkpoint; load it with load_npz");
+  if (is_npz_archive(zip)) fail(name, "is a NumPy .npz archive, not a PyTorch checkpoint; load it with load_npz");
   if (slash == std::string::npos || slash == 0)
     fail(name, "is a zip archive that is not a checkpoint (entry '" + first + "' has no root folder)");
   ck.root = first.substr(0, slash);

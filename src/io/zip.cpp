@@ -3,9 +3,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 #include "checked.hpp"
-#include "stb_wrap.hpp"
+#include <zlib.h>
 
 namespace gradstyle::io {
 
@@ -163,6 +164,58 @@ ByteSpan ZipArchive::stored_data(const ZipEntry& e) const {
   return data_.subspan(size_t(e.data_offset), size_t(e.size));
 }
 
+namespace {
+
+// Raw deflate (no zlib header) of `in` with zlib. The output grows with what the stream really
+// produces, never past `declared` + 1 bytes, so a member that lies about its size cannot make us
+// allocate more than it inflates to, nor inflate more than it declared.
+std::vector<uint8_t> inflate_member(ByteSpan in, uint64_t declared, const std::string& archive,
+                                    const std::string& member) {
+  auto bad = [&](const std::string& why) { fail(archive, "compressed zip entry '" + member + "' " + why); };
+  z_stream zs{};
+  if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) throw IOError("zlib: inflateInit2 failed (out of memory?)");
+  struct End {
+    z_stream* z;
+    ~End() { inflateEnd(z); }
+  } end{&zs};
+  const uint64_t limit = declared + 1;  // one byte of room to notice an over-long stream
+  std::vector<uint8_t> out;
+  uint64_t in_pos = 0;
+  int rc = Z_OK;
+  while (rc != Z_STREAM_END) {
+    if (zs.total_out == out.size()) {
+      if (out.size() >= limit) break;  // full: the stream wants more than declared + 1 bytes
+      const uint64_t grown = std::min<uint64_t>(limit, std::max<uint64_t>(uint64_t(1) << 20, 2 * uint64_t(out.size())));
+      out.resize(size_t(grown));
+    }
+    if (zs.avail_in == 0 && in_pos < in.size()) {
+      const uint64_t n = std::min<uint64_t>(in.size() - in_pos, uint64_t(1) << 30);
+      zs.next_in = const_cast<Bytef*>(in.data() + in_pos);
+      zs.avail_in = uInt(n);
+      in_pos += n;
+    }
+    const uint64_t room = std::min<uint64_t>(out.size() - zs.total_out, uint64_t(1) << 30);
+    zs.next_out = out.data() + zs.total_out;
+    zs.avail_out = uInt(room);
+    const uLong before_in = zs.total_in, before_out = zs.total_out;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc == Z_DATA_ERROR)
+      bad(std::string("is corrupt (inflate: ") + (zs.msg ? zs.msg : "invalid deflate data") + ")");
+    if (rc == Z_MEM_ERROR) throw IOError("zlib: out of memory inflating zip entry '" + member + "'");
+    if (rc == Z_BUF_ERROR && zs.total_in == before_in && zs.total_out == before_out)  // no input left
+      bad(err_msg("is truncated (the deflate stream ends without its last block after ", zs.total_out,
+                  " bytes, declared ", declared, ")"));
+    if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) bad(err_msg("could not be inflated (zlib error ", rc, ")"));
+  }
+  if (zs.total_out > declared)
+    bad(err_msg("inflates to more than its declared size of ", declared, " bytes (corrupt or a decompression bomb)"));
+  if (zs.total_out < declared) bad(err_msg("inflates to ", zs.total_out, " bytes but declares ", declared));
+  out.resize(size_t(declared));
+  return out;
+}
+
+}  // namespace
+
 std::vector<uint8_t> ZipArchive::extract(const ZipEntry& e) const {
   if (e.method == 0) {
     ByteSpan s = stored_data(e);
@@ -170,18 +223,14 @@ std::vector<uint8_t> ZipArchive::extract(const ZipEntry& e) const {
   }
   if (e.method != 8)
     fail(name_, "zip entry '" + e.name + "' uses unsupported compression method " + std::to_string(e.method));
-  // Deflate expands at most 1032:1; anything claiming more is corrupt. stb's decoder takes ints.
+  // Deflate expands at most 1032:1; anything claiming more is corrupt (or a bomb) and is refused
+  // before any memory is taken.
   uint64_t cap;
-  if (!detail::mul_ok(e.compressed_size, 1032, &cap) || e.size > cap + 1024 || e.size > 0x7FFFFFFFull ||
-      e.compressed_size > 0x7FFFFFFFull)
-    fail(name_, "compressed zip entry '" + e.name + "' declares an implausible size " + std::to_string(e.size));
-  std::vector<uint8_t> out(size_t(e.size));
+  if (!detail::mul_ok(e.compressed_size, 1032, &cap) || e.size > cap + 1024 || e.size > (uint64_t(1) << 62))
+    fail(name_, "compressed zip entry '" + e.name + "' declares an implausible size " + std::to_string(e.size) +
+                    " for " + std::to_string(e.compressed_size) + " compressed bytes");
   ByteSpan in = data_.subspan(size_t(e.data_offset), size_t(e.compressed_size));
-  long got = detail::inflate_raw(in, out.data(), out.size());
-  if (got != long(e.size))
-    fail(name_, "compressed zip entry '" + e.name + "' is corrupt (inflate produced " +
-                    (got < 0 ? std::string("an error") : std::to_string(got) + " bytes") + ", expected " +
-                    std::to_string(e.size) + ")");
+  std::vector<uint8_t> out = inflate_member(in, e.size, name_, e.name);
   if (crc32(ByteSpan(out.data(), out.size())) != e.crc) fail(name_, "CRC-32 mismatch in zip entry '" + e.name + "'");
   return out;
 }

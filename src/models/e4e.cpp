@@ -7,7 +7,7 @@
 #include "gradstyle/ops/interpolate.hpp"
 #include "gradstyle/ops/pool.hpp"
 #include "gradstyle/ops/shape.hpp"
-#include "models/encoder_util.hpp"
+#include "models/detail/loader_util.hpp"
 
 namespace gradstyle::models::e4e {
 

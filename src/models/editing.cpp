@@ -6,7 +6,7 @@
 #include "gradstyle/ops/elementwise.hpp"
 #include "gradstyle/ops/reduce.hpp"
 #include "gradstyle/ops/shape.hpp"
-#include "models/encoder_util.hpp"
+#include "models/detail/loader_util.hpp"
 
 namespace gradstyle::models::editing {
 

@@ -10,72 +10,17 @@
 #include "gradstyle/models/stylegan2.hpp"
 #include "gradstyle/ops/elementwise.hpp"
 #include "gradstyle/ops/reduce.hpp"
-#include "models/encoder_util.hpp"
+#include "models/detail/loader_util.hpp"
 
 namespace gradstyle::models::stylegan2 {
 
 namespace {
 
-std::string quoted(const std::string& s) {
-  return "'" + s + "'";
-}
-
-// Shape dimension `dim` of key k, or -1 when the key is absent or too small.
-int64_t dim_of(const nn::StateDict& sd, const std::string& k, int64_t dim) {
-  auto it = sd.find(k);
-  if (it == sd.end() || it->second.dim() <= dim) return -1;
-  return it->second.size(dim);
-}
-
-// Largest integer i such that some key starts with prefix + i + "." (-1 when none).
-int64_t max_index(const nn::StateDict& sd, const std::string& prefix) {
-  int64_t best = -1;
-  for (const auto& [k, v] : sd) {
-    if (k.compare(0, prefix.size(), prefix) != 0) continue;
-    size_t p = prefix.size(), q = p;
-    while (q < k.size() && std::isdigit(static_cast<unsigned char>(k[q]))) ++q;
-    if (q == p || q - p > 6 || (q < k.size() && k[q] != '.')) continue;
-    best = std::max<int64_t>(best, std::stoll(k.substr(p, q - p)));
-  }
-  return best;
-}
-
-// Majority vote over the values several keys imply for one quantity: a single corrupted key is then
-// reported by the strict load as a wrong shape instead of silently changing the architecture.
-struct Vote {
-  std::vector<std::pair<int64_t, std::string>> seen;
-  void add(int64_t v, const std::string& key) {
-    if (v > 0) seen.emplace_back(v, key);
-  }
-  int64_t winner() const {
-    int64_t best = -1;
-    size_t best_n = 0;
-    for (const auto& [v, k] : seen) {
-      size_t n = size_t(std::count_if(seen.begin(), seen.end(), [&](const auto& p) { return p.first == v; }));
-      if (n > best_n) best = v, best_n = n;
-    }
-    return best;
-  }
-};
-
-std::string some_keys(const nn::StateDict& sd, size_t max_n = 8) {
-  std::string s;
-  size_t i = 0;
-  for (const auto& [k, v] : sd) {
-    if (i == max_n) return s + ", ... (" + std::to_string(sd.size()) + " tensors)";
-    s += (i++ ? ", " : "") + k;
-  }
-  return s.empty() ? "none" : s;
-}
-
-// The state dict under `key.` in a flattened file, or the whole file for a bare state dict.
-nn::StateDict sub_dict(const nn::StateDict& all, const std::string& key) {
-  nn::StateDict sd;
-  const std::string prefix = key + ".";
-  for (const auto& [k, v] : all)
-    if (k.compare(0, prefix.size(), prefix) == 0) sd[k.substr(prefix.size())] = v;
-  return sd;
-}
+using detail::dim_of;
+using detail::max_index;
+using detail::quoted;
+using detail::some_keys;
+using detail::Vote;
 
 void check_kernel(const nn::StateDict& sd, const std::string& key, const Tensor& expected, const std::string& name,
                   std::vector<std::string>& bad) {
@@ -91,7 +36,7 @@ void check_kernel(const nn::StateDict& sd, const std::string& key, const Tensor&
 
 }  // namespace
 
-// The listing is shared with the encoder loaders (models/encoder_util.hpp).
+// The listing is shared with the other loaders (models/detail/loader_util.hpp).
 std::string describe_entries(const nn::StateDict& all) { return detail::describe_entries(all); }
 
 // ---- generator -----------------------------------------------------------------------------------
@@ -122,13 +67,13 @@ GeneratorConfig Generator::infer_config(const nn::StateDict& sd, const std::stri
   // style_dim: the mapping layers and every modulation weight [in, style_dim].
   Vote sd_vote;
   for (int64_t i = 1; i <= std::max<int64_t>(1, max_index(sd, "style.")); ++i) {
-    sd_vote.add(dim_of(sd, "style." + std::to_string(i) + ".weight", 0), "style." + std::to_string(i) + ".weight");
-    sd_vote.add(dim_of(sd, "style." + std::to_string(i) + ".weight", 1), "style." + std::to_string(i) + ".weight");
+    sd_vote.add(dim_of(sd, "style." + std::to_string(i) + ".weight", 0));
+    sd_vote.add(dim_of(sd, "style." + std::to_string(i) + ".weight", 1));
   }
   for (const auto& [k, v] : sd) {
     const std::string suffix = "conv.modulation.weight";
     if (k.size() >= suffix.size() && k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0)
-      sd_vote.add(dim_of(sd, k, 1), k);
+      sd_vote.add(dim_of(sd, k, 1));
   }
   c.style_dim = sd_vote.winner();
   if (c.style_dim < 1)
@@ -141,30 +86,27 @@ GeneratorConfig Generator::infer_config(const nn::StateDict& sd, const std::stri
   for (int64_t r = 4, k = -1; r <= c.size; r *= 2, ++k) {
     Vote v;
     if (r == 4) {
-      v.add(dim_of(sd, "input.input", 1), "input.input");
-      v.add(dim_of(sd, "conv1.conv.weight", 1), "conv1.conv.weight");
-      v.add(dim_of(sd, "conv1.conv.weight", 2), "conv1.conv.weight");
-      v.add(dim_of(sd, "conv1.conv.modulation.weight", 0), "conv1.conv.modulation.weight");
-      v.add(dim_of(sd, "conv1.activate.bias", 0), "conv1.activate.bias");
-      v.add(dim_of(sd, "to_rgb1.conv.weight", 2), "to_rgb1.conv.weight");
-      v.add(dim_of(sd, "to_rgb1.conv.modulation.weight", 0), "to_rgb1.conv.modulation.weight");
-      v.add(dim_of(sd, "convs.0.conv.weight", 2), "convs.0.conv.weight");
-      v.add(dim_of(sd, "convs.0.conv.modulation.weight", 0), "convs.0.conv.modulation.weight");
+      v.add(dim_of(sd, "input.input", 1));
+      v.add(dim_of(sd, "conv1.conv.weight", 1));
+      v.add(dim_of(sd, "conv1.conv.weight", 2));
+      v.add(dim_of(sd, "conv1.conv.modulation.weight", 0));
+      v.add(dim_of(sd, "conv1.activate.bias", 0));
+      v.add(dim_of(sd, "to_rgb1.conv.weight", 2));
+      v.add(dim_of(sd, "to_rgb1.conv.modulation.weight", 0));
+      v.add(dim_of(sd, "convs.0.conv.weight", 2));
+      v.add(dim_of(sd, "convs.0.conv.modulation.weight", 0));
     } else {
       const int64_t up = 2 * k, same = 2 * k + 1, next = 2 * k + 2;
-      v.add(dim_of(sd, key("convs.", up, ".conv.weight"), 1), key("convs.", up, ".conv.weight"));
-      v.add(dim_of(sd, key("convs.", up, ".activate.bias"), 0), key("convs.", up, ".activate.bias"));
-      v.add(dim_of(sd, key("convs.", same, ".conv.weight"), 1), key("convs.", same, ".conv.weight"));
-      v.add(dim_of(sd, key("convs.", same, ".conv.weight"), 2), key("convs.", same, ".conv.weight"));
-      v.add(dim_of(sd, key("convs.", same, ".conv.modulation.weight"), 0),
-            key("convs.", same, ".conv.modulation.weight"));
-      v.add(dim_of(sd, key("convs.", same, ".activate.bias"), 0), key("convs.", same, ".activate.bias"));
-      v.add(dim_of(sd, key("to_rgbs.", k, ".conv.weight"), 2), key("to_rgbs.", k, ".conv.weight"));
-      v.add(dim_of(sd, key("to_rgbs.", k, ".conv.modulation.weight"), 0),
-            key("to_rgbs.", k, ".conv.modulation.weight"));
-      v.add(dim_of(sd, key("convs.", next, ".conv.weight"), 2), key("convs.", next, ".conv.weight"));
-      v.add(dim_of(sd, key("convs.", next, ".conv.modulation.weight"), 0),
-            key("convs.", next, ".conv.modulation.weight"));
+      v.add(dim_of(sd, key("convs.", up, ".conv.weight"), 1));
+      v.add(dim_of(sd, key("convs.", up, ".activate.bias"), 0));
+      v.add(dim_of(sd, key("convs.", same, ".conv.weight"), 1));
+      v.add(dim_of(sd, key("convs.", same, ".conv.weight"), 2));
+      v.add(dim_of(sd, key("convs.", same, ".conv.modulation.weight"), 0));
+      v.add(dim_of(sd, key("convs.", same, ".activate.bias"), 0));
+      v.add(dim_of(sd, key("to_rgbs.", k, ".conv.weight"), 2));
+      v.add(dim_of(sd, key("to_rgbs.", k, ".conv.modulation.weight"), 0));
+      v.add(dim_of(sd, key("convs.", next, ".conv.weight"), 2));
+      v.add(dim_of(sd, key("convs.", next, ".conv.modulation.weight"), 0));
     }
     const int64_t ch = v.winner();
     if (ch < 1)
@@ -240,7 +182,7 @@ std::unique_ptr<Generator> Generator::from_state_dict(const nn::StateDict& sd_in
 
 std::unique_ptr<Generator> Generator::from_checkpoint(const std::string& path, const LoadOptions& opts) {
   const nn::StateDict all = io::load_state_dict_tensors(path);
-  nn::StateDict sd = sub_dict(all, opts.key);
+  nn::StateDict sd = detail::sub_dict(all, opts.key + ".");
   std::string name = quoted(path) + " (" + opts.key + ")";
   if (sd.empty()) {
     // A bare generator state dict (torch.save(g_ema.state_dict())) has the keys at the top level.
@@ -277,24 +219,24 @@ DiscriminatorConfig Discriminator::infer_config(const nn::StateDict& sd, const s
     // Resolution r is the output of block i (convs.0 for r = size) and the input of block i + 1.
     Vote v;
     if (i == 0) {
-      v.add(dim_of(sd, "convs.0.0.weight", 0), "convs.0.0.weight");
-      v.add(dim_of(sd, "convs.0.1.bias", 0), "convs.0.1.bias");
+      v.add(dim_of(sd, "convs.0.0.weight", 0));
+      v.add(dim_of(sd, "convs.0.1.bias", 0));
     } else {
-      v.add(dim_of(sd, key(i, ".conv2.1.weight"), 0), key(i, ".conv2.1.weight"));
-      v.add(dim_of(sd, key(i, ".conv2.2.bias"), 0), key(i, ".conv2.2.bias"));
-      v.add(dim_of(sd, key(i, ".skip.1.weight"), 0), key(i, ".skip.1.weight"));
+      v.add(dim_of(sd, key(i, ".conv2.1.weight"), 0));
+      v.add(dim_of(sd, key(i, ".conv2.2.bias"), 0));
+      v.add(dim_of(sd, key(i, ".skip.1.weight"), 0));
     }
     if (i + 1 <= blocks) {
-      v.add(dim_of(sd, key(i + 1, ".conv1.0.weight"), 0), key(i + 1, ".conv1.0.weight"));
-      v.add(dim_of(sd, key(i + 1, ".conv1.0.weight"), 1), key(i + 1, ".conv1.0.weight"));
-      v.add(dim_of(sd, key(i + 1, ".conv1.1.bias"), 0), key(i + 1, ".conv1.1.bias"));
-      v.add(dim_of(sd, key(i + 1, ".conv2.1.weight"), 1), key(i + 1, ".conv2.1.weight"));
-      v.add(dim_of(sd, key(i + 1, ".skip.1.weight"), 1), key(i + 1, ".skip.1.weight"));
+      v.add(dim_of(sd, key(i + 1, ".conv1.0.weight"), 0));
+      v.add(dim_of(sd, key(i + 1, ".conv1.0.weight"), 1));
+      v.add(dim_of(sd, key(i + 1, ".conv1.1.bias"), 0));
+      v.add(dim_of(sd, key(i + 1, ".conv2.1.weight"), 1));
+      v.add(dim_of(sd, key(i + 1, ".skip.1.weight"), 1));
     } else {
-      v.add(dim_of(sd, "final_conv.0.weight", 0), "final_conv.0.weight");
-      v.add(dim_of(sd, "final_conv.1.bias", 0), "final_conv.1.bias");
-      v.add(dim_of(sd, "final_linear.0.weight", 0), "final_linear.0.weight");
-      v.add(dim_of(sd, "final_linear.1.weight", 1), "final_linear.1.weight");
+      v.add(dim_of(sd, "final_conv.0.weight", 0));
+      v.add(dim_of(sd, "final_conv.1.bias", 0));
+      v.add(dim_of(sd, "final_linear.0.weight", 0));
+      v.add(dim_of(sd, "final_linear.1.weight", 1));
     }
     const int64_t ch = v.winner();
     if (ch < 1)
@@ -345,7 +287,7 @@ std::unique_ptr<Discriminator> Discriminator::from_state_dict(const nn::StateDic
 
 std::unique_ptr<Discriminator> Discriminator::from_checkpoint(const std::string& path, const LoadOptions& opts) {
   const nn::StateDict all = io::load_state_dict_tensors(path);
-  nn::StateDict sd = sub_dict(all, opts.key);
+  nn::StateDict sd = detail::sub_dict(all, opts.key + ".");
   std::string name = quoted(path) + " (" + opts.key + ")";
   if (sd.empty()) {
     if (all.count("convs.0.0.weight") && all.count("final_conv.0.weight")) {

@@ -372,3 +372,99 @@ TEST_CASE("io: pickle rejects data after STOP and legacy trailing bytes") {
   c.resize(c.size() - 3);
   expect_error<FormatError>([&] { parse_pt(ByteSpan(c.data(), c.size()), "legacy-3.pt"); }, "legacy-3.pt", {"truncated"});
 }
+
+TEST_CASE("io: pickle accepts what Python's pickle accepts in real checkpoints") {
+  auto od = [](Pk& p) -> Pk& { return p.global("collections", "OrderedDict"); };
+  auto entries = [](const PyValue& d) {
+    std::vector<std::pair<std::string, int64_t>> r;
+    for (const auto& [k, v] : d.entries) r.emplace_back(k->s, v->i);
+    return r;
+  };
+  using Entries = std::vector<std::pair<std::string, int64_t>>;
+  {  // OrderedDict([['a', 1], ['b', 2]]): Python 2 legacy files (LPIPS vgg.pth) pass lists
+    Pk p;
+    p.proto();
+    od(p).op(']').mark().op(']').mark().str("a").k1(1).op('e').op(']').mark().str("b").k1(2).op('e').op('e');
+    p.op(0x85).op('R').stop();
+    PtCheckpoint ck = parse_crafted(p.b);
+    REQUIRE(ck.root_value().is_dict());
+    CHECK(ck.root_value().ordered);
+    CHECK(entries(ck.root_value()) == Entries{{"a", 1}, {"b", 2}});
+  }
+  {  // OrderedDict((('a', 1), ('b', 2), ('a', 3))): a repeated key keeps its place, takes the last value
+    Pk p;
+    p.proto();
+    od(p).mark().mark().str("a").k1(1).tuple().mark().str("b").k1(2).tuple().mark().str("a").k1(3).tuple().tuple();
+    p.op(0x85).op('R').stop();
+    CHECK(entries(parse_crafted(p.b).root_value()) == Entries{{"a", 3}, {"b", 2}});
+  }
+  {  // OrderedDict({'x': 5})
+    Pk p;
+    p.proto();
+    od(p).op('}').mark().str("x").k1(5).op('u').op(0x85).op('R').stop();
+    CHECK(entries(parse_crafted(p.b).root_value()) == Entries{{"x", 5}});
+  }
+  // A pair that is not two items is still refused, naming what was found.
+  {
+    Pk p;
+    p.proto();
+    od(p).op(']').mark().op(']').mark().str("a").op('e').op('e').op(0x85).op('R').stop();
+    expect_crafted_error(p, {"OrderedDict items must be (key, value) pairs", "['a']"});
+  }
+  {  // _rebuild_parameter_with_state(tensor, True, OrderedDict(), {}) and _rebuild_parameter(..., None)
+    for (bool with_state : {true, false}) {
+      CAPTURE(with_state);
+      Pk p;
+      p.proto().global("torch._utils", with_state ? "_rebuild_parameter_with_state" : "_rebuild_parameter").mark();
+      p.tensor("0", 2, {2}, {1}).op(0x88);
+      if (with_state) {
+        od(p).op(')').op('R').op('}');
+      } else {
+        p.op('N');
+      }
+      p.tuple().op('R').stop();
+      PtCheckpoint ck = parse_crafted(p.b, {{"0", floats_bytes({1.5f, -2})}});
+      REQUIRE(ck.tensors.size() == 1);
+      CHECK(ck.tensors[0]->is_parameter);
+      CHECK(ck.tensors[0]->requires_grad);
+      CHECK(ck.root_value().as_tensor().to_float32() == std::vector<float>{1.5f, -2});
+    }
+  }
+  {  // Python 2 opcodes: BINSTRING (str of 256+ bytes), INT text (ints beyond 32 bits), and
+     // SHORT_BINSTRING holding UTF-8 (decoded as UTF-8, as torch.load does)
+    const std::string long_s(300, 'k');
+    Pk p;
+    p.proto().op('}').mark();
+    p.op('T');
+    for (int k = 0; k < 4; ++k) p.op(uint8_t(long_s.size() >> (8 * k)));
+    p.b.insert(p.b.end(), long_s.begin(), long_s.end());
+    const std::string big = "I-9000000000\n", flag = "I01\n";
+    p.b.insert(p.b.end(), big.begin(), big.end());
+    const std::string e_acute = "caf\xc3\xa9", latin = "ol\xe9";
+    p.op('U').op(uint8_t(e_acute.size()));
+    p.b.insert(p.b.end(), e_acute.begin(), e_acute.end());
+    p.b.insert(p.b.end(), flag.begin(), flag.end());
+    p.op('U').op(uint8_t(latin.size()));  // not UTF-8: read as latin-1
+    p.b.insert(p.b.end(), latin.begin(), latin.end());
+    p.k1(7);
+    p.op('u').stop();
+    PtCheckpoint ck = parse_crafted(p.b);
+    const PyValue& d = ck.root_value();
+    REQUIRE(d.entries.size() == 3);
+    CHECK(d.entries[0].first->s == long_s);
+    CHECK(d.entries[0].second->i == -9000000000LL);
+    CHECK(d.entries[1].first->s == "caf\xc3\xa9");
+    CHECK(d.entries[1].second->kind == PyKind::Bool);
+    CHECK(d.entries[1].second->b);
+    CHECK(d.entries[2].first->s == "ol\xc3\xa9");  // latin-1 0xE9 is U+00E9
+    CHECK(d.entries[2].second->i == 7);
+  }
+  {  // INT lines that are not 64-bit decimals are refused
+    const std::string bad = "I99999999999999999999\n";
+    Pk p;
+    p.proto();
+    p.b.insert(p.b.end(), bad.begin(), bad.end());
+    p.stop();
+    expect_crafted_error(p, {"INT", "64 bits"});
+  }
+}

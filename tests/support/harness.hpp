@@ -37,6 +37,23 @@ struct CloseReport {
   std::string shape_msg;
 };
 
+// Element i mismatches by ratio = |a-b| / (atol + rtol*|b|) (a is the result, b the reference).
+// Non-finite references must be matched exactly (the same infinity, NaN where NaN); a non-finite
+// result where the reference is finite is an infinite ratio. The ratio is never NaN, so the
+// worst element cannot be overwritten by a later, smaller one.
+inline double mismatch_ratio(double a, double b, Tol tol) {
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  if (!std::isfinite(b)) {
+    const bool same = std::isnan(b) ? std::isnan(a) : a == b;
+    return same ? 0.0 : inf;
+  }
+  if (!std::isfinite(a)) return inf;
+  const double d = std::abs(a - b);
+  if (d == 0.0) return 0.0;
+  const double thr = tol.atol + tol.rtol * std::abs(b);
+  return thr > 0 ? d / thr : inf;
+}
+
 inline CloseReport compare(const Tensor& a, const Tensor& b, Tol tol) {
   CloseReport r;
   if (a.shape() != b.shape()) {
@@ -46,11 +63,8 @@ inline CloseReport compare(const Tensor& a, const Tensor& b, Tol tol) {
   }
   auto va = a.to_vector<double>(), vb = b.to_vector<double>();
   for (size_t i = 0; i < va.size(); ++i) {
-    double thr = tol.atol + tol.rtol * std::abs(vb[i]);
-    double d = std::abs(va[i] - vb[i]);
-    double ratio = (std::isnan(va[i]) != std::isnan(vb[i])) ? std::numeric_limits<double>::infinity()
-                   : (std::isnan(va[i]) || d == 0.0 ? 0.0 : d / thr);
-    if (!(ratio <= r.worst_ratio)) {
+    const double ratio = mismatch_ratio(va[i], vb[i], tol);
+    if (ratio > r.worst_ratio) {  // strict: the first of equally bad elements is reported
       r.worst_ratio = ratio;
       r.worst_index = int64_t(i);
       r.a_val = va[i];

@@ -31,8 +31,8 @@ struct StateDictOptions {
 };
 
 // Loads every tensor of a checkpoint as "a.b.c" -> Tensor (nested dicts joined with '.').
-// Detects .pt (zip or legacy), safetensors and .npz from the first bytes. FormatError when the
-// file is none of these or `key` is missing (the message lists the available keys).
+// Opens the file with open_checkpoint (.pt zip or legacy, safetensors, .npz, .npy). FormatError
+// when it is none of these or `key` is missing (the message lists the available keys).
 std::map<std::string, Tensor> load_state_dict_tensors(const std::string& path, const StateDictOptions& opts = {});
 
 }  // namespace gradstyle::io

@@ -34,8 +34,9 @@ class ZipArchive {
   const ZipEntry* find(const std::string& entry_name) const;
   // The stored bytes of an entry (method 0 only; FormatError otherwise).
   ByteSpan stored_data(const ZipEntry& e) const;
-  // The uncompressed bytes (stored or deflate). The output size is the declared size, which is
-  // first checked against the compressed size (deflate expands at most ~1032x).
+  // The uncompressed bytes (stored or deflate, inflated by zlib). The declared size is first
+  // checked against the compressed size (deflate expands at most ~1032x); the output grows only
+  // as the stream produces bytes and must come out exactly at the declared size.
   std::vector<uint8_t> extract(const ZipEntry& e) const;
   // Verifies the CRC-32 of an entry (reads every byte); FormatError on mismatch.
   void verify_crc(const ZipEntry& e) const;

@@ -1,6 +1,7 @@
 #pragma once
-// Private helpers of the encoder / loss-network loaders (irse, e4e, lpips, arcface, editing):
-// reading checkpoint files, inspecting key shapes, and consistent messages.
+// Private helpers of every model loader (StyleGAN2 G/D, irse, e4e, lpips, arcface, editing):
+// reading checkpoint files (through io::open_checkpoint), inspecting key shapes, and consistent
+// messages. The one home of these helpers: loaders do not keep their own copies.
 #include <algorithm>
 #include <cctype>
 #include <string>
@@ -26,6 +27,8 @@ inline bool has(const nn::StateDict& sd, const std::string& k) { return sd.count
 int64_t max_index(const nn::StateDict& sd, const std::string& prefix);
 
 // Several keys vote for one quantity; the most frequent positive value wins (ties: first seen).
+// A single corrupted key is then reported by the strict load as a wrong shape instead of
+// silently changing the architecture.
 struct Vote {
   std::vector<int64_t> seen;
   void add(int64_t v) {
@@ -42,7 +45,7 @@ std::string describe_entries(const nn::StateDict& all);
 nn::StateDict sub_dict(const nn::StateDict& all, const std::string& prefix);
 
 // A checkpoint read whole: every tensor under its flattened name ("state_dict.encoder.x.weight"),
-// plus the unpickled tree for .pt files (null for safetensors / .npz). Only tensors whose names
+// plus the unpickled tree for .pt files (null for safetensors / .npz / .npy). Only tensors whose names
 // start with one of `prefixes` are converted (all when empty), so a 1 GB e4e file does not keep
 // its generator half in memory twice.
 struct LoadedFile {

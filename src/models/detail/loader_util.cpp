@@ -1,12 +1,9 @@
-#include "models/encoder_util.hpp"
+#include "models/detail/loader_util.hpp"
 
 #include <map>
 
-#include "gradstyle/io/file.hpp"
-#include "gradstyle/io/sniff.hpp"
+#include "gradstyle/io/checkpoint.hpp"
 #include "gradstyle/io/tensor_bridge.hpp"
-#include "gradstyle/io/torch_pt.hpp"
-#include "gradstyle/io/zip.hpp"
 
 namespace gradstyle::models::detail {
 
@@ -74,33 +71,14 @@ LoadedFile load_file(const std::string& path, Device device, const std::vector<s
     return false;
   };
   LoadedFile out;
-  io::FileKind kind = io::sniff_file(path);
-  bool pt = kind == io::FileKind::LegacyTorch;
-  if (kind == io::FileKind::Zip) {
-    // A zip holding only .npy members is an .npz; anything else is a torch zip checkpoint.
-    io::MappedFile f(path);
-    io::ZipArchive zip(f.bytes(), path);
-    pt = zip.entries().empty();
-    for (const auto& e : zip.entries())
-      pt = pt || e.name.size() < 4 || e.name.compare(e.name.size() - 4, 4, ".npy") != 0;
+  const io::Checkpoint ck = io::open_checkpoint(path);
+  nn::StateDict names;  // names only (undefined tensors), for describe_entries
+  for (const auto& [name, raw] : ck.tensors) {
+    names[name] = Tensor();
+    if (wanted(name)) out.tensors[name] = io::to_tensor(*raw, device, /*float16_to_float32=*/true);
   }
-  if (pt) {
-    io::PtCheckpoint ck = io::load_pt(path);
-    nn::StateDict names;  // names only (undefined tensors), for describe_entries
-    for (const auto& [name, raw] : ck.flat_tensors()) {
-      names[name] = Tensor();
-      if (wanted(name)) out.tensors[name] = io::to_tensor(*raw, device, /*float16_to_float32=*/true);
-    }
-    out.entries = describe_entries(names);
-    out.tree = ck.value;
-    return out;
-  }
-  io::StateDictOptions o;
-  o.device = device;
-  nn::StateDict all = io::load_state_dict_tensors(path, o);
-  out.entries = describe_entries(all);
-  for (auto& [name, t] : all)
-    if (wanted(name)) out.tensors[name] = t;
+  out.entries = describe_entries(names);
+  out.tree = ck.tree;
   return out;
 }
 
