@@ -1,13 +1,15 @@
 // The backward engine. Nodes are numbered in creation order; every consumer of a tensor is created
 // after its producer, so visiting reachable nodes from the highest sequence number down is a
 // valid topological order, and each node's gradient is complete when it is visited.
+//
+// Layering: the engine includes core only. It sums gradients with Tensor's operator+ and copies
+// them with Tensor::clone, which core/tensor.hpp declares and the ops layer defines
+// (src/ops/tensor_methods.cpp): the sum must be differentiable for create_graph=true.
 #include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "gradstyle/autograd/autograd.hpp"
-#include "gradstyle/ops/elementwise.hpp"
-#include "gradstyle/ops/reduce.hpp"
 
 namespace gradstyle::autograd {
 
@@ -40,7 +42,7 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& g) {
     l->grad = (is_grad_enabled() ? g.clone() : g.detach().clone().detach()).impl_ptr();
   } else {
     Tensor acc(l->grad);
-    Tensor sum = is_grad_enabled() ? add(acc, g) : add(acc.detach(), g.detach());
+    Tensor sum = is_grad_enabled() ? acc + g : acc.detach() + g.detach();
     l->grad = sum.impl_ptr();
   }
   return {};
@@ -111,7 +113,7 @@ std::unordered_map<Node*, Tensor> run(const std::vector<Tensor>& roots, const st
              " does not match root shape ", shape_str(r.shape()));
     auto edge = gradient_edge(r);
     Tensor& slot = grads[edge.get()];
-    slot = slot.defined() ? add(slot, g) : g;
+    slot = slot.defined() ? slot + g : g;
     if (seen.insert(edge.get()).second) stack.push_back(edge);
   }
   while (!stack.empty()) {
@@ -160,7 +162,7 @@ std::unordered_map<Node*, Tensor> run(const std::vector<Tensor>& roots, const st
                "' produced a gradient of shape ", shape_str(gi.shape()), " for input ", i,
                " of shape ", shape_str(nx->out_shape));
       Tensor& slot = grads[nx.get()];
-      slot = slot.defined() ? add(slot, gi) : gi;
+      slot = slot.defined() ? slot + gi : gi;
     }
   }
   return captured;

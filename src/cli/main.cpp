@@ -1,42 +1,12 @@
 // gradstyle: command-line entry point (FORMATS.md §13.2). Exit codes: 0 success, 1 runtime
-// failure (one "error: ..." line), 2 usage error (the message and the usage line).
+// failure (one "error: ..." line), 2 usage error (the message and the usage line). The
+// subcommands come from the table in command.hpp; nothing here names one of them.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/command.hpp"
 #include "cli/commands.hpp"
 #include "gradstyle/core/error.hpp"
-
-namespace {
-
-const char* kGenerateHelp =
-    R"(Render images with a StyleGAN2 generator (rosinality checkpoint, e.g. stylegan2-ffhq-config-f.pt).
-
-z for seed s is numpy's RandomState(s).randn(1, style_dim), as in NVIDIA's generate.py, so a seed
-names the same z there and here. Outputs are OUTDIR/seed0085.png, ... (or proj00.png, ... for
---projected-w). Noise 'const' uses the checkpoint's stored noise buffers.
-
-Example:
-  gradstyle generate --generator stylegan2-ffhq-config-f.pt --seeds 0-7 --trunc 0.7 --outdir out/)";
-
-const char* kInfoHelp = R"(Show what a checkpoint holds: detected format (from the first bytes, never the extension),
-the object tree with tensor dtypes, shapes and sizes, the networks gradstyle recognises in it, and
-whether they load strictly.
-
-Example:
-  gradstyle info stylegan2-ffhq-config-f.pt)";
-
-// The usage line printed with a usage error.
-std::string usage_line(const CLI::App& app) {
-  if (app.get_name() == "generate")
-    return "usage: gradstyle generate --generator G.pt (--seeds LIST | --projected-w W.npz) --outdir DIR [--trunc "
-           "PSI]\n"
-           "                          [--noise-mode const|random|none] [--device auto|cpu|cuda] [--batch N] "
-           "[--overwrite]";
-  if (app.get_name() == "info") return "usage: gradstyle info FILE [--max-tensors N] [--no-check]";
-  return "usage: gradstyle {generate,info} ...";
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace gradstyle::cli;
@@ -44,29 +14,27 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Print help for every subcommand");
 
-  GenerateArgs ga;
-  auto* gen = app.add_subcommand("generate", "Render images from seeds or projected W+ latents");
-  gen->footer(kGenerateHelp);
-  gen->add_option("--generator,--network", ga.generator, "Checkpoint holding the generator (.pt or .safetensors)")
-      ->required();
-  gen->add_option("--key", ga.key, "Entry of the checkpoint holding the generator")->capture_default_str();
-  gen->add_option("--seeds", ga.seeds, "Seeds: list and/or ranges, e.g. 85,265,297 or 600-605");
-  gen->add_option("--projected-w", ga.projected_w, ".npz with 'w' [N, n_latent, style_dim] (projector output)");
-  gen->add_option("--trunc", ga.trunc, "Truncation psi (towards latent_avg)")->capture_default_str();
-  gen->add_option("--noise-mode", ga.noise_mode, "const | random | none")->capture_default_str();
-  gen->add_option("--noise-seed", ga.noise_seed, "Seed of the noise with --noise-mode random")->capture_default_str();
-  gen->add_option("--outdir", ga.outdir, "Output directory (created if needed)")->required();
-  gen->add_option("--device", ga.device, "auto | cpu | cuda[:N]")->capture_default_str();
-  gen->add_option("--batch", ga.batch, "Images per forward pass")->capture_default_str();
-  gen->add_flag("--overwrite", ga.overwrite, "Replace existing output images");
-
-  InfoArgs ia;
-  bool no_check = false;
-  auto* info = app.add_subcommand("info", "List what a checkpoint file holds");
-  info->footer(kInfoHelp);
-  info->add_option("FILE", ia.file, "Checkpoint, safetensors, .npz or .npy file")->required();
-  info->add_option("--max-tensors", ia.max_tensors, "Tensors listed per state dict (0 = all)")->capture_default_str();
-  info->add_flag("--no-check", no_check, "Do not try to load recognised networks");
+  auto table = command_table();
+  std::vector<CLI::App*> subs;
+  std::string names;
+  for (auto& c : table) {
+    CLI::App* sub = app.add_subcommand(c->name(), c->summary());
+    c->add_options(*sub);
+    subs.push_back(sub);
+    names += (names.empty() ? "" : ",") + c->name();
+  }
+  // The parsed subcommand's entry, or -1 when none was reached.
+  auto chosen = [&]() -> int {
+    for (size_t i = 0; i < subs.size(); ++i)
+      if (subs[i]->parsed()) return int(i);
+    return -1;
+  };
+  auto usage_error = [&](const char* what, int i) {
+    std::cerr << "error: " << what << "\n"
+              << (i >= 0 ? table[size_t(i)]->usage() : "usage: gradstyle {" + names + "} ...")
+              << "  (--help for the options)\n";
+    return 2;
+  };
 
   try {
     app.parse(argc, argv);
@@ -75,18 +43,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const CLI::App* sub = gen->parsed() ? gen : info->parsed() ? info : &app;
-    std::cerr << "error: " << e.what() << "\n" << usage_line(*sub) << "  (--help for the options)\n";
-    return 2;
+    return usage_error(e.what(), chosen());
   }
+  const int i = chosen();
   try {
-    if (gen->parsed()) return run_generate(ga, std::cout, std::cerr);
-    ia.check = !no_check;
-    return run_info(ia, std::cout);
+    return table[size_t(i)]->run(std::cout, std::cerr);
   } catch (const UsageError& e) {
-    std::cerr << "error: " << e.what() << "\n"
-              << usage_line(gen->parsed() ? *gen : *info) << "  (--help for the options)\n";
-    return 2;
+    return usage_error(e.what(), i);
   } catch (const gradstyle::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

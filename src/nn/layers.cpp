@@ -7,6 +7,7 @@
 #include "gradstyle/ops/conv.hpp"
 #include "gradstyle/ops/elementwise.hpp"
 #include "gradstyle/ops/linalg.hpp"
+#include "gradstyle/ops/norm.hpp"
 #include "gradstyle/ops/upfirdn2d.hpp"
 
 namespace gradstyle::nn {
@@ -83,6 +84,19 @@ Tensor Conv2d::forward(const Tensor& x) const {
   o.dilation = {spec_.dilation, spec_.dilation};
   o.groups = spec_.groups;
   return conv2d(x, weight, bias, o);
+}
+
+LayerNorm::LayerNorm(int64_t features, double eps) : features_(features), eps_(eps) {
+  check_positive(features, "LayerNorm", "features");
+  GS_CHECK(eps > 0, ValueError, "LayerNorm: eps must be > 0, got ", eps);
+  weight = Tensor::ones({features});
+  bias = Tensor::zeros({features});
+  register_parameter("weight", &weight);
+  register_parameter("bias", &bias);
+}
+
+Tensor LayerNorm::forward(const Tensor& x) const {
+  return layer_norm(x, {features_}, weight, bias, eps_);
 }
 
 // ---- equalised-LR layers -----------------------------------------------------------------------

@@ -115,12 +115,19 @@ Module::LoadReport Module::load_state_dict(const StateDict& sd, bool strict) {
   for (auto& [n, t] : all) {
     auto it = sd.find(n);
     if (it == sd.end() || it->second.shape() != t->shape()) continue;
-    bool rg = t->requires_grad();
-    Tensor v = it->second.detach().to(t->device());
-    if (is_floating(t->dtype()) && is_floating(v.dtype())) v = v.to(t->dtype());
-    Tensor fresh = v.contiguous().clone().detach();
-    if (rg) fresh.requires_grad_(true);
-    *t = fresh;
+    if (t->is_contiguous()) {
+      // Like torch: copy into the existing storage (converting dtype and device), so every holder
+      // of this handle (an optimizer, a tied weight) sees the loaded values.
+      t->copy_(it->second);
+    } else {
+      // A strided/expanded view cannot take an elementwise copy: give the same handle fresh dense
+      // storage of its own dtype instead.
+      Tensor v = it->second.detach().to(t->device());
+      if (v.dtype() != t->dtype()) v = v.to(t->dtype());
+      Tensor fresh = v.clone().detach();
+      if (t->is_leaf()) t->set_data(fresh);
+      else *t = fresh;  // a buffer computed by an op: no optimizer holds it
+    }
   }
   return rep;
 }
@@ -130,33 +137,42 @@ void Module::train(bool on) {
   for (auto& [n, c] : children_) c->train(on);
 }
 
-void Module::to(Device d) {
+// Moves/converts every tensor in `all` with f, keeping each handle (an optimizer built before
+// the call keeps updating the module's tensors) and moving an existing .grad along.
+template <class F>
+static void convert_in_place(const std::vector<std::pair<std::string, Tensor*>>& all, F&& f) {
   autograd::NoGradGuard ng;
+  for (auto& [n, t] : all) {
+    Tensor moved = f(t->detach());
+    if (!moved.defined()) continue;
+    if (!t->is_leaf()) {  // a buffer computed by an op: no optimizer holds it, take the new tensor
+      *t = moved;
+      continue;
+    }
+    Tensor g = t->grad();
+    t->set_data(moved);
+    if (g.defined()) {
+      Tensor gm = f(g.detach());
+      t->set_grad(gm.defined() ? gm : g);
+    }
+  }
+}
+
+void Module::to(Device d) {
   std::vector<std::pair<std::string, Tensor*>> all;
   collect("", true, false, all, true);
   collect("", false, false, all, true);
-  for (auto& [n, t] : all) {
-    if (t->device() == d) continue;
-    bool rg = t->requires_grad();
-    Tensor moved = t->detach().to(d);
-    if (rg) moved.requires_grad_(true);
-    *t = moved;
-  }
+  convert_in_place(all, [&](const Tensor& x) { return x.device() == d ? Tensor() : x.to(d); });
 }
 
 void Module::to(DType dt) {
   GS_CHECK(is_floating(dt), DTypeError, "Module::to: target dtype must be floating, got ", dtype_name(dt));
-  autograd::NoGradGuard ng;
   std::vector<std::pair<std::string, Tensor*>> all;
   collect("", true, false, all, true);
   collect("", false, false, all, true);
-  for (auto& [n, t] : all) {
-    if (!is_floating(t->dtype()) || t->dtype() == dt) continue;
-    bool rg = t->requires_grad();
-    Tensor c = t->detach().to(dt);
-    if (rg) c.requires_grad_(true);
-    *t = c;
-  }
+  convert_in_place(all, [&](const Tensor& x) {
+    return !is_floating(x.dtype()) || x.dtype() == dt ? Tensor() : x.to(dt);
+  });
 }
 
 void Module::requires_grad_(bool on) {

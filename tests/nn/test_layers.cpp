@@ -186,3 +186,27 @@ TEST_CASE("nn/layers: initialisation is reproducible from nn::manual_seed") {
   nn::EqualLinear c(4, 4);
   CHECK(amax((c.weight - b.weight).abs()).item() > 0.1);
 }
+
+TEST_CASE("nn/layers: LayerNorm is torch.nn.LayerNorm over the last dim") {
+  nn::LayerNorm ln(4);
+  CHECK(keys(ln) == std::vector<std::string>{"bias", "weight"});
+  CHECK(ln.weight.to_vector<float>() == std::vector<float>{1, 1, 1, 1});
+  CHECK(ln.bias.to_vector<float>() == std::vector<float>{0, 0, 0, 0});
+  {
+    autograd::NoGradGuard ng;
+    ln.weight.copy_(Tensor::from_vector<float>({1, 2, 3, 4}, {4}));
+    ln.bias.copy_(Tensor::from_vector<float>({0.5f, 0, 0, -1}, {4}));
+  }
+  // Row [1, 2, 3, 6]: mean 3, biased variance (4 + 1 + 0 + 9) / 4 = 3.5.
+  Tensor x = Tensor::from_vector<float>({1, 2, 3, 6, 0, 0, 0, 0}, {2, 1, 4});
+  auto y = ln.forward(x).to_vector<double>();
+  const double s = 1.0 / std::sqrt(3.5 + 1e-5);
+  CHECK(y[0] == doctest::Approx(-2 * s * 1 + 0.5).epsilon(1e-6));
+  CHECK(y[1] == doctest::Approx(-1 * s * 2).epsilon(1e-6));
+  CHECK(y[2] == doctest::Approx(0.0).epsilon(1e-6));
+  CHECK(y[3] == doctest::Approx(3 * s * 4 - 1).epsilon(1e-6));
+  // A constant row normalises to the bias.
+  CHECK(y[4] == doctest::Approx(0.5));
+  CHECK(y[7] == doctest::Approx(-1.0));
+  CHECK_THROWS_AS(nn::LayerNorm(0), ValueError);
+}

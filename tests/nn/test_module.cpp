@@ -89,3 +89,85 @@ TEST_CASE("nn/module: train/eval propagate, bad names throw") {
   GS_CHECK_THROWS_WITH(bad.add("w"), ValueError, "registered twice");
   GS_CHECK_THROWS_WITH(bad.add("a.b"), ValueError, "invalid name");
 }
+
+TEST_CASE("nn/module: a kept parameter handle sees load_state_dict and to() (optimizer semantics)") {
+  Net net;
+  // What an optimizer holds: copies of the handles, taken before the resume.
+  std::vector<Tensor> kept = net.parameters();
+  REQUIRE(kept.size() == 6);
+  Tensor w = kept[0];  // a.weight
+  Tensor running = net.a.running;
+  StoragePtr storage_before = w.storage();
+
+  auto sd = net.state_dict();
+  sd["a.weight"] = Tensor::from_vector<double>({4, 5, 6}, {3});  // f64 checkpoint, f32 model
+  sd["a.running"] = Tensor::from_vector<float>({7, 8, 9}, {3});
+  net.load_state_dict(sd);
+  CHECK(w.same(net.a.weight));
+  CHECK(w.storage() == storage_before);  // copied into, not replaced
+  CHECK(w.dtype() == DType::f32);
+  CHECK(w.requires_grad());
+  CHECK(w.to_vector<float>() == std::vector<float>{4, 5, 6});
+  CHECK(running.to_vector<float>() == std::vector<float>{7, 8, 9});
+
+  // A gradient step through the kept handle (as an optimizer does) changes the module.
+  Tensor y = net.a.forward(Tensor::ones({3})).sum();
+  y.backward();
+  REQUIRE(w.grad().defined());
+  {
+    autograd::NoGradGuard ng;
+    w.add_(w.grad(), -1.0);
+  }
+  CHECK(net.a.weight.to_vector<float>() == std::vector<float>{3, 4, 5});
+
+  net.to(DType::f64);
+  CHECK(w.same(net.a.weight));
+  CHECK(w.dtype() == DType::f64);
+  CHECK(w.requires_grad());
+  CHECK(w.is_leaf());
+  CHECK(w.to_vector<double>() == std::vector<double>{3, 4, 5});
+  REQUIRE(w.grad().defined());
+  CHECK(w.grad().dtype() == DType::f64);  // the .grad moved along
+  CHECK(running.dtype() == DType::f64);
+  CHECK(running.same(net.a.running));
+  for (size_t i = 0; i < kept.size(); ++i) CHECK(kept[i].dtype() == DType::f64);
+
+  // Backward after the conversion reaches the kept handle in its new dtype.
+  net.zero_grad();
+  Tensor y2 = net.a.forward(Tensor::ones({3}, {.dtype = DType::f64})).sum();
+  y2.backward();
+  REQUIRE(w.grad().defined());
+  GS_EXPECT_CLOSE(w.grad(), Tensor::ones({3}, {.dtype = DType::f64}), 0, 0);
+
+  if (cuda_available()) {
+    net.to(Device::cuda());
+    CHECK(w.same(net.a.weight));
+    CHECK(w.is_cuda());
+    CHECK(w.requires_grad());
+    CHECK(w.grad().is_cuda());
+    CHECK(running.is_cuda());
+    CHECK(w.to_vector<double>() == std::vector<double>{3, 4, 5});
+    net.to(Device::cpu());
+    CHECK(!w.is_cuda());
+    CHECK(w.same(net.a.weight));
+  } else {
+    MESSAGE("CUDA case skipped: " << std::string(cuda_built() ? "no GPU present" : "built without CUDA"));
+  }
+}
+
+TEST_CASE("nn/module: loading into a strided parameter keeps the handle, gives it dense storage") {
+  struct Strided : nn::Module {
+    Tensor w;
+    Strided() {
+      w = Tensor::zeros({3, 2}).transpose(0, 1);  // [2,3], strides {1,2}
+      register_parameter("w", &w);
+    }
+  } m;
+  REQUIRE(!m.w.is_contiguous());
+  Tensor kept = m.w;
+  nn::StateDict sd{{"w", Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3})}};
+  m.load_state_dict(sd);
+  CHECK(kept.same(m.w));
+  CHECK(kept.requires_grad());
+  CHECK(kept.to_vector<float>() == std::vector<float>{1, 2, 3, 4, 5, 6});
+}

@@ -7,8 +7,11 @@
 //   y.backward();                                     // w.grad() now holds dy/dw
 //
 // Copying a Tensor copies the handle (like PyTorch). Views (reshape of a contiguous tensor,
-// permute, narrow, expand, ...) share the storage. Ops are free functions in gradstyle/ops/*.hpp;
-// the most common ones are also reachable as methods or operators for readability.
+// permute, narrow, expand, ...) share the storage. Ops are free functions declared in the ops
+// headers; the most common ones are also reachable as methods or operators for readability.
+// Methods that record autograd history or call ops (to, clone, copy_, backward, reshape, sum,
+// the operators, ...) are declared here and defined in the ops layer (its tensor_methods.cpp),
+// so core depends on nothing above it.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,7 +49,6 @@ class TensorImpl {
   std::shared_ptr<TensorImpl> grad;                 // accumulated .grad of a leaf
   std::shared_ptr<autograd::Node> grad_fn;          // producer node (non-leaf)
   std::shared_ptr<autograd::Node> grad_accumulator; // created lazily for a leaf that requires grad
-  std::string name;                                 // optional, for error messages / printing
 };
 
 template <class T>
@@ -132,12 +134,16 @@ class Tensor {
   void set_grad(const Tensor& g);
   void zero_grad();                    // drops .grad
   Tensor detach() const;               // same storage, no history
+  // Points this leaf at src's storage, offset, shape, strides and dtype while keeping the handle
+  // (every copy of it sees the new data) and requires_grad, like torch's `t.data = src`. A .grad
+  // that no longer matches the new shape/dtype/device is dropped. Not differentiable.
+  void set_data(const Tensor& src);
   // Back-propagates from this tensor. A non-scalar needs an explicit gradient.
   void backward(const Tensor& gradient = Tensor(), bool retain_graph = false,
                 bool create_graph = false) const;
   const std::shared_ptr<autograd::Node>& grad_fn() const { return impl().grad_fn; }
 
-  // ---- common ops as methods (see ops/*.hpp for the full set and contracts) ---------------
+  // ---- common ops as methods (the ops headers have the full set and contracts) ------------
   Tensor reshape(const Shape& s) const;
   Tensor view(const Shape& s) const;   // like reshape but throws if a copy would be needed
   Tensor permute(const Shape& dims) const;

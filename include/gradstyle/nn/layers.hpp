@@ -1,7 +1,7 @@
 #pragma once
 // Layers built on nn::Module. Parameter and buffer names are exactly those of the PyTorch
 // originals, so state_dicts load key for key:
-//   - Linear, Conv2d: torch.nn.Linear / torch.nn.Conv2d ("weight", "bias");
+//   - Linear, Conv2d, LayerNorm: torch.nn.Linear / Conv2d / LayerNorm ("weight", "bias");
 //   - EqualLinear, EqualConv2d, FusedLeakyReLU, Blur, Upsample, ConvLayer, ResBlock: the
 //     equalised-learning-rate layers of rosinality/stylegan2-pytorch model.py (SPEC.md C.1, C.2);
 //   - ModuleList<M>: torch.nn.ModuleList / nn.Sequential naming ("0", "1", ...).
@@ -94,6 +94,22 @@ class Conv2d : public Module {
 
  private:
   Conv2dSpec spec_;
+};
+
+// torch.nn.LayerNorm(normalized_shape = [features], eps, elementwise_affine = true): normalises the
+// last dim with the biased variance. "weight" [features] (ones), "bias" [features] (zeros).
+// x [..., features] -> same shape.
+class LayerNorm : public Module {
+ public:
+  Tensor weight, bias;
+  explicit LayerNorm(int64_t features, double eps = 1e-5);
+  Tensor forward(const Tensor& x) const;
+  int64_t features() const { return features_; }
+  double eps() const { return eps_; }
+
+ private:
+  int64_t features_;
+  double eps_;
 };
 
 // ---- rosinality's equalised-LR layers (SPEC.md C.1) --------------------------------------------

@@ -3,7 +3,9 @@
 // state_dict keys of the PyTorch originals ("convs.3.conv.weight").
 //
 // A module keeps its tensors as ordinary members and registers pointers to them, so the layer
-// code reads `weight` directly and `to(device)` / `load_state_dict` replace the member in place:
+// code reads `weight` directly. `to(...)` and `load_state_dict` keep each member's handle (its
+// TensorImpl) and change what it holds, so copies taken earlier (an optimizer's parameter list)
+// stay the module's tensors, as in PyTorch:
 //
 //   struct Affine : nn::Module {
 //     Tensor weight, bias;
@@ -40,9 +42,11 @@ class Module {
 
   // Parameters and buffers by key (persistent buffers only).
   StateDict state_dict();
-  // Copies tensors from sd into this module. strict: every key must match both ways and every
-  // shape must agree; all problems (missing, unexpected, wrong shape) are reported together in
-  // one ShapeError/ValueError message. Non-strict: loads the keys present, returns the report.
+  // Copies tensors from sd into this module's existing tensors (same handles; same storage when
+  // the tensor is dense; converted to the module tensor's dtype and device; requires_grad kept).
+  // strict: every key must match both ways and every shape must agree; all problems (missing,
+  // unexpected, wrong shape) are reported together in one ShapeError message. Non-strict: loads
+  // the keys present, returns the report.
   struct LoadReport {
     std::vector<std::string> missing, unexpected, mismatched;
     bool ok() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
@@ -54,6 +58,7 @@ class Module {
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
+  // Move/convert every parameter and buffer (and an existing .grad) in place: same handles.
   void to(Device d);
   void to(DType t);  // floating parameters and buffers only
   void requires_grad_(bool on);  // freeze (false) / unfreeze trainable parameters

@@ -1,0 +1,12 @@
+#include "cli/command.hpp"
+
+namespace gradstyle::cli {
+
+std::vector<std::unique_ptr<Command>> command_table() {
+  std::vector<std::unique_ptr<Command>> t;
+  t.push_back(make_generate_command());
+  t.push_back(make_info_command());
+  return t;
+}
+
+}  // namespace gradstyle::cli
