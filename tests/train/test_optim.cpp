@@ -242,6 +242,29 @@ TEST_CASE("train/ranger: defaults and the Lookahead sync at every 6th update of 
   }
 }
 
+TEST_CASE("train/ranger: the slow copy is taken at the first update, Lookahead's at construction") {
+  Tensor a = randn_param({3}, 1);
+  Tensor b = a.detach().clone().requires_grad_();
+  Tensor original = a.detach().clone();
+  tr::Ranger ranger({{"a", a}}, {.lr = 0.01});
+  tr::Lookahead la(std::make_unique<tr::RAdam>(tr::NamedParameters{{"b", b}},
+                                               tr::RAdamOptions{.lr = 0.01, .gradient_centralization = true}));
+  {
+    autograd::NoGradGuard ng;  // e.g. weights loaded in place after the optimiser was built
+    a.fill_(2.0);
+    b.fill_(2.0);
+  }
+  CHECK(bit_equal(la.state_dict().at("b.slow"), original));
+  Tensor g = Tensor::from_vector<double>({0.5, -1, 2}, {3});
+  a.set_grad(g.clone());
+  b.set_grad(g.clone());
+  ranger.step();
+  la.step();
+  CHECK(bit_equal(ranger.state_dict().at("a.slow"), Tensor::full({3}, 2.0, {DType::f64})));
+  CHECK(bit_equal(la.state_dict().at("b.slow"), original));
+  CHECK(bit_equal(a, b));  // the fast steps themselves are the same RAdam
+}
+
 // ---- gradient centralisation -------------------------------------------------------------------
 
 TEST_CASE("train/ranger: gradient centralisation of conv and fc weights") {
