@@ -119,9 +119,9 @@ double value_of(const Tensor& t) { return t.to(DType::f64).to(Device::cpu()).to_
 
 Tensor scalar_i64(int64_t v) { return Tensor::from_vector<int64_t>({v}, {}); }
 int64_t read_i64(const io::NamedTensors& m, const std::string& k, const std::string& path) {
-  auto it = m.find(k);
-  if (it == m.end()) throw FormatError(path + ": not a training checkpoint (no '" + k + "')");
-  return io::to_tensor(it->second).to_vector<int64_t>().at(0);
+  for (const auto& [name, raw] : m)
+    if (name == k) return io::to_tensor(raw).to_vector<int64_t>().at(0);
+  throw FormatError(path + ": not a training checkpoint (no '" + k + "')");
 }
 
 std::unique_ptr<Optimizer> make_module_optimizer(const TrainConfig& c, NamedParameters params) {
@@ -332,7 +332,7 @@ void Trainer::discriminator_step(const Batch& b, const Tensor& xr, const Tensor&
 
 void Trainer::save(const std::string& path) const {
   io::NamedTensors out;
-  auto put = [&](const std::string& k, const Tensor& t) { out[k] = io::from_tensor(t.detach()); };
+  auto put = [&](const std::string& k, const Tensor& t) { out.emplace_back(k, io::from_tensor(t.detach())); };
   for (auto& [k, t] : net_->state_dict()) put("net." + k, t);
   for (auto& [k, t] : opt_->state_dict()) put("opt." + k, t);
   if (d_opt_) {

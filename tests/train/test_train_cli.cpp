@@ -41,8 +41,8 @@ struct TinyRun {
     gradstyle::Generator init(11);
     sg::Discriminator D(dc, &init);
     io::NamedTensors all;
-    for (auto& [k, t] : G->state_dict()) all["g_ema." + k] = io::from_tensor(t);
-    for (auto& [k, t] : D.state_dict()) all["d." + k] = io::from_tensor(t);
+    for (auto& [k, t] : G->state_dict()) all.emplace_back("g_ema." + k, io::from_tensor(t));
+    for (auto& [k, t] : D.state_dict()) all.emplace_back("d." + k, io::from_tensor(t));
     io::save_safetensors((root / "gan.safetensors").string(), all);
     const std::string enc = std::string(GS_SOURCE_ROOT) + "/tests/golden/encoders/e4e_tiny.pt";
     std::ostringstream j;
