@@ -58,6 +58,12 @@
 #include "gradstyle/models/lpips.hpp"
 #include "gradstyle/models/stylegan2.hpp"
 
+// train
+#include "gradstyle/train/config.hpp"
+#include "gradstyle/train/losses.hpp"
+#include "gradstyle/train/optim.hpp"
+#include "gradstyle/train/trainer.hpp"
+
 // io
 #include "gradstyle/io/file.hpp"
 #include "gradstyle/io/image.hpp"

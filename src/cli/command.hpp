@@ -34,5 +34,6 @@ std::vector<std::unique_ptr<Command>> command_table();
 std::unique_ptr<Command> make_generate_command();
 std::unique_ptr<Command> make_info_command();
 std::unique_ptr<Command> make_toyfaces_command();
+std::unique_ptr<Command> make_train_command();
 
 }  // namespace gradstyle::cli

@@ -7,6 +7,7 @@ std::vector<std::unique_ptr<Command>> command_table() {
   t.push_back(make_generate_command());
   t.push_back(make_info_command());
   t.push_back(make_toyfaces_command());
+  t.push_back(make_train_command());
   return t;
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "gradstyle/core/device.hpp"
+
 namespace gradstyle::cli {
 
 class UsageError : public std::runtime_error {
@@ -45,6 +47,24 @@ struct InfoArgs {
 // Prints the detected format, the object tree with tensor dtypes/shapes/sizes, and what networks
 // gradstyle recognises in it. Returns the exit code (0).
 int run_info(const InfoArgs& a, std::ostream& out);
+
+// "auto" (CUDA when a device is present, else the CPU), "cpu", "cuda" or "cuda:N"; UsageError for
+// anything else or a CUDA device this build or machine does not have.
+Device pick_device(const std::string& spec);
+
+struct TrainArgs {
+  std::string exp_dir;      // experiment folder (refused when it exists, unless resume)
+  std::string config;       // JSON with the keys of SPEC B.9 (training and network); on resume, optional
+  bool resume = false;      // continue from exp_dir/last.safetensors
+  int64_t seed = -1;        // overrides the config's seed when >= 0
+  bool quiet = false;       // no progress lines
+};
+// Trains GradStyle: exp_dir/opt.json (the full configuration), metrics.csv (one row every
+// log_every iterations), images/iteration_N.png (source | X^r | X^e every image_every),
+// checkpoints/iteration_N.safetensors (every save_every, the last keep_last kept) and
+// checkpoints/last.safetensors. A run killed at any moment resumes with resume = true and ends
+// bitwise identical to an uninterrupted one. Returns the exit code (0).
+int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err);
 
 // Seconds as "0:19" / "1:02:03".
 std::string format_duration(double seconds);

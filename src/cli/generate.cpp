@@ -39,18 +39,6 @@ int64_t parse_seed_value(const std::string& s, const std::string& spec) {
   return v;
 }
 
-Device pick_device(const std::string& d) {
-  if (d == "auto") return cuda_available() ? Device::cuda() : Device::cpu();
-  try {
-    Device dev = Device::parse(d);
-    if (dev.is_cuda() && !cuda_available())
-      throw UsageError("--device " + d + ": " +
-                       (cuda_built() ? "no CUDA device is present" : "this build has no CUDA backend"));
-    return dev;
-  } catch (const gradstyle::Error& e) {
-    throw UsageError("--device: '" + d + "' is not auto, cpu or cuda[:N] (" + e.what() + ")");
-  }
-}
 
 }  // namespace
 
@@ -216,6 +204,19 @@ int run_generate(const GenerateArgs& a, std::ostream& out, std::ostream& err) {
   out << "wrote " << n << " image" << (n == 1 ? "" : "s") << " to " << a.outdir << " in " << std::fixed
       << std::setprecision(1) << now_s() - t0 << " s\n";
   return 0;
+}
+
+Device pick_device(const std::string& d) {
+  if (d == "auto") return cuda_available() ? Device::cuda() : Device::cpu();
+  try {
+    Device dev = Device::parse(d);
+    if (dev.is_cuda() && !cuda_available())
+      throw UsageError("--device " + d + ": " +
+                       (cuda_built() ? "no CUDA device is present" : "this build has no CUDA backend"));
+    return dev;
+  } catch (const gradstyle::Error& e) {
+    throw UsageError("--device: '" + d + "' is not auto, cpu or cuda[:N] (" + e.what() + ")");
+  }
 }
 
 }  // namespace gradstyle::cli

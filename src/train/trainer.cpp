@@ -1,0 +1,416 @@
+#include "gradstyle/train/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "gradstyle/autograd/autograd.hpp"
+#include "gradstyle/core/error.hpp"
+#include "gradstyle/io/image.hpp"
+#include "gradstyle/io/safetensors.hpp"
+#include "gradstyle/io/tensor_bridge.hpp"
+#include "gradstyle/nn/layers.hpp"
+#include "gradstyle/ops/elementwise.hpp"
+#include "gradstyle/ops/perspective_warp.hpp"
+#include "gradstyle/ops/reduce.hpp"
+#include "gradstyle/ops/shape.hpp"
+#include "gradstyle/train/losses.hpp"
+
+namespace gradstyle::train {
+
+namespace fs = std::filesystem;
+using models::gsnet::GradStyleConfig;
+using models::gsnet::GradStyleNet;
+
+namespace {
+
+// Stream seeds: one key per purpose, so adding draws to one stream never shifts another.
+uint64_t stream_seed(uint64_t seed, uint64_t purpose) { return seed * 0x9E3779B97F4A7C15ull + purpose; }
+constexpr uint64_t kDataStream = 1, kWarpStream = 2, kInitStream = 3;
+
+// ---- data sources ----
+
+class FolderSource : public DataSource {
+ public:
+  FolderSource(const std::string& dir, int64_t size, int64_t loss_size, double hflip, uint64_t seed)
+      : size_(size), loss_size_(loss_size), hflip_(hflip), seed_(stream_seed(seed, kDataStream) ^ 0x5bd1e995ull) {
+    if (!fs::is_directory(dir)) throw IOError("training data: " + dir + " is not a folder");
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (!e.is_regular_file()) continue;
+      std::string ext = e.path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+      if (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp") files_.push_back(e.path().string());
+    }
+    std::sort(files_.begin(), files_.end());
+    if (files_.empty()) throw IOError("training data: no PNG/JPEG/BMP images in " + dir);
+  }
+
+  Batch next(int64_t batch, Generator& rng) override {
+    std::vector<Tensor> full, loss;
+    for (int64_t i = 0; i < batch; ++i) {
+      const int64_t n = int64_t(files_.size());
+      const int64_t epoch = position / n, slot = position % n;
+      if (epoch != perm_epoch_) permute(epoch);
+      io::Image img = io::load_image(files_[size_t(perm_[size_t(slot)])]);
+      const bool flip = philox_uniform(seed_, uint64_t(position), 0) <= hflip_ && hflip_ > 0;
+      Tensor f = io::image_to_tensor(io::resize_pil(img, int(size_), int(size_)));
+      Tensor l = io::image_to_tensor(io::resize_pil(img, int(loss_size_), int(loss_size_)));
+      if (flip) {
+        f = gradstyle::flip(f, {3});
+        l = gradstyle::flip(l, {3});
+      }
+      full.push_back(f);
+      loss.push_back(l);
+      ++position;
+    }
+    (void)rng;  // the order and the flips are functions of (seed, position): nothing else to advance
+    return {cat(full, 0), cat(loss, 0)};
+  }
+
+  std::string describe() const override {
+    return std::to_string(files_.size()) + " images, resized to " + std::to_string(size_) + " and " +
+           std::to_string(loss_size_);
+  }
+
+ private:
+  // Fisher-Yates with the epoch's own counters, so any epoch's order is computed directly.
+  void permute(int64_t epoch) {
+    const int64_t n = int64_t(files_.size());
+    perm_.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i) perm_[size_t(i)] = i;
+    for (int64_t i = n - 1; i > 0; --i) {
+      const double u = philox_uniform(seed_ + 1, uint64_t(epoch) * uint64_t(n), uint64_t(i));
+      const int64_t j = std::min<int64_t>(i, int64_t(u * double(i + 1)));
+      std::swap(perm_[size_t(i)], perm_[size_t(j)]);
+    }
+    perm_epoch_ = epoch;
+  }
+
+  std::vector<std::string> files_;
+  std::vector<int64_t> perm_;
+  int64_t perm_epoch_ = -1;
+  int64_t size_, loss_size_;
+  double hflip_;
+  uint64_t seed_;
+};
+
+class GeneratorSource : public DataSource {
+ public:
+  GeneratorSource(const models::stylegan2::Generator& G, int64_t loss_size) : G_(G), loss_size_(loss_size) {}
+  Batch next(int64_t batch, Generator& rng) override {
+    autograd::NoGradGuard ng;
+    const auto& cfg = G_.config();
+    const DType dt = G_.input.input.dtype();
+    Tensor z = Tensor::randn({batch, cfg.style_dim}, rng).to(dt).to(G_.input.input.device());
+    Tensor x = clamp(G_.forward_z(z), -1.0, 1.0);
+    position += batch;
+    return {x, pool_to(x, loss_size_)};
+  }
+  std::string describe() const override { return "synthetic images of the generator (z ~ N(0, 1), const noise)"; }
+
+ private:
+  const models::stylegan2::Generator& G_;
+  int64_t loss_size_;
+};
+
+double value_of(const Tensor& t) { return t.to(DType::f64).to(Device::cpu()).to_vector<double>().at(0); }
+
+Tensor scalar_i64(int64_t v) { return Tensor::from_vector<int64_t>({v}, {}); }
+int64_t read_i64(const io::NamedTensors& m, const std::string& k, const std::string& path) {
+  for (const auto& [name, raw] : m)
+    if (name == k) return io::to_tensor(raw).to_vector<int64_t>().at(0);
+  throw FormatError(path + ": not a training checkpoint (no '" + k + "')");
+}
+
+std::unique_ptr<Optimizer> make_module_optimizer(const TrainConfig& c, NamedParameters params) {
+  if (c.optimizer == "ranger") {
+    RangerOptions o;
+    o.lr = c.lr;
+    o.k = c.lookahead_k;
+    o.alpha = c.lookahead_alpha;
+    return std::make_unique<Ranger>(std::move(params), o);
+  }
+  AdamOptions a;
+  a.lr = c.lr;
+  auto adam = std::make_unique<Adam>(std::move(params), a);
+  if (c.optimizer == "adam") return adam;
+  return std::make_unique<Lookahead>(std::move(adam), LookaheadOptions{c.lookahead_k, c.lookahead_alpha});
+}
+
+}  // namespace
+
+std::unique_ptr<DataSource> folder_source(const std::string& dir, int64_t size, int64_t loss_size, double hflip,
+                                          uint64_t seed) {
+  return std::make_unique<FolderSource>(dir, size, loss_size, hflip, seed);
+}
+
+std::unique_ptr<DataSource> generator_source(const models::stylegan2::Generator& G, int64_t loss_size) {
+  return std::make_unique<GeneratorSource>(G, loss_size);
+}
+
+Trainer::Trainer(TrainConfig cfg, GradStyleConfig net_cfg, Networks nets, std::unique_ptr<DataSource> data)
+    : cfg_(std::move(cfg)),
+      net_cfg_(std::move(net_cfg)),
+      nets_(std::move(nets)),
+      data_(std::move(data)),
+      rng_data_(stream_seed(cfg_.seed, kDataStream)),
+      rng_warp_(stream_seed(cfg_.seed, kWarpStream)) {
+  if (!nets_.G || !nets_.E) throw ValueError("trainer: a generator and an encoder are required");
+  if (!data_) throw ValueError("trainer: no data source");
+  if (cfg_.use_discriminator() && !nets_.D)
+    throw ValueError("trainer: lambda_adv = " + std::to_string(cfg_.lambda_adv) +
+                     " needs a discriminator (checkpoint key '" + cfg_.d_init + "'); give lambda_adv = 0 to train without one");
+  if (cfg_.lambda_lpips > 0 && !nets_.lpips)
+    throw ValueError("trainer: lambda_lpips > 0 needs LPIPS weights (lpips_vgg, lpips_lin), or lambda_lpips = 0");
+  if (cfg_.lambda_id > 0 && !nets_.id) throw ValueError("trainer: lambda_id > 0 needs arcface weights, or lambda_id = 0");
+  if (!cfg_.progressive_stages.empty())
+    throw ValueError("trainer: progressive_stages is not supported yet (train all stages together: leave it empty)");
+
+  auto& G = *nets_.G;
+  nets_.E->check_generator(G.n_latent(), G.config().style_dim);
+  G.eval();
+  G.requires_grad_(false);
+  nets_.E->eval();
+  nets_.E->requires_grad_(false);
+  if (nets_.lpips) {
+    nets_.lpips->eval();
+    nets_.lpips->requires_grad_(false);
+  }
+  if (nets_.id) {
+    nets_.id->eval();
+    nets_.id->requires_grad_(false);
+  }
+
+  // The modules start from their documented initialisation, drawn from the run's own stream.
+  nn::manual_seed(stream_seed(cfg_.seed, kInitStream));
+  net_ = std::make_unique<GradStyleNet>(net_cfg_, G.config());
+  const Tensor& like = G.input.input;
+  net_->to(like.dtype());
+  net_->to(like.device());
+  net_->train();
+  opt_ = make_module_optimizer(cfg_, trainable_parameters(*net_));
+
+  if (cfg_.use_discriminator()) {
+    auto& D = *nets_.D;
+    D.train();
+    D.requires_grad_(true);
+    const double c = cfg_.d_ratio();
+    AdamOptions a;
+    a.lr = cfg_.d_lr * c;
+    a.beta1 = std::pow(0.0, c);
+    a.beta2 = std::pow(0.99, c);
+    d_opt_ = std::make_unique<Adam>(trainable_parameters(D), a);
+  }
+}
+
+void Trainer::check_finite(const std::string& what, const Tensor& t) const {
+  if (!std::isfinite(value_of(sum(t.detach()))))
+    throw DivergenceError("training diverged at iteration " + std::to_string(iteration_ + 1) + ": " + what +
+                          " is not finite (the last good checkpoint is kept)");
+}
+
+StepLog Trainer::step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  StepLog log;
+  auto& G = *nets_.G;
+  auto& E = *nets_.E;
+  const int64_t B = cfg_.batch;
+
+  // 1. data and the frozen encoder
+  Batch b = data_->next(B, rng_data_);
+  b.full = b.full.to(G.input.input.dtype()).to(G.input.input.device());
+  b.loss = b.loss.to(b.full.dtype()).to(b.full.device());
+  models::e4e::E4EOutput enc;
+  {
+    autograd::NoGradGuard ng;
+    enc = E.forward(b.loss);
+  }
+  const Tensor w = enc.w_plus.detach();
+  models::gsnet::EncoderFeatures feats{enc.c3.detach(), enc.p2.detach(), enc.p1.detach()};
+
+  // 2. reconstruction stream
+  if (nets_.D) nets_.D->requires_grad_(false);
+  auto rec = net_->reconstruct(G, w, feats);
+
+  // 3. warp the detached residuals: one homography per sample, shared across stages by default
+  RandomHomographyOptions ho{cfg_.warp_distortion, cfg_.warp_prob};
+  std::vector<Tensor> F_det;
+  for (const Tensor& F : rec.F) F_det.push_back(F.detach());
+  std::vector<Tensor> F_hat;
+  if (cfg_.warp_shared_across_stages) {
+    Tensor H = random_homographies(B, rng_warp_, ho);
+    F_hat = perspective_warp(F_det, H);
+  } else {
+    for (const Tensor& F : F_det) F_hat.push_back(perspective_warp(F, random_homographies(B, rng_warp_, ho)));
+  }
+
+  // 4. editing stream at alpha = 0
+  auto ed = net_->edit_stream(G, w, F_hat, cfg_.edit_stream_updates_gate);
+
+  // 5. losses
+  const Reduction red = cfg_.loss_reduction;
+  const Tensor xr = pool_to(rec.image, cfg_.loss_resolution);
+  const Tensor xe = pool_to(ed.image, cfg_.loss_resolution);
+  const Tensor& target = b.loss;
+  if (xr.shape() != target.shape())
+    throw ShapeError("trainer: the pooled output " + shape_str(xr.shape()) + " and the loss image " +
+                     shape_str(target.shape()) + " differ (loss_resolution = " + std::to_string(cfg_.loss_resolution) + ")");
+  const bool both = cfg_.image_loss_streams == "both";
+  Tensor total;
+  auto add_term = [&](const std::string& name, double weight, const Tensor& t) {
+    check_finite("loss term " + name, t);
+    log.terms[name] = value_of(t);
+    Tensor wt = mul_scalar(t, weight);
+    total = total.defined() ? add(total, wt) : wt;
+  };
+  if (cfg_.lambda_l2 > 0) {
+    Tensor l = image_l2(xr, target, red);
+    if (both) l = add(l, image_l2(xe, target, red));
+    add_term("l2", cfg_.lambda_l2, l);
+  }
+  if (cfg_.lambda_lpips > 0) {
+    Tensor l = image_lpips(*nets_.lpips, xr, target);
+    if (both) l = add(l, image_lpips(*nets_.lpips, xe, target));
+    add_term("lpips", cfg_.lambda_lpips, l);
+  }
+  if (cfg_.lambda_id > 0) {
+    Tensor l = image_id(*nets_.id, xr, target);
+    if (both) l = add(l, image_id(*nets_.id, xe, target));
+    add_term("id", cfg_.lambda_id, l);
+  }
+  if (cfg_.use_discriminator()) {
+    Tensor l = generator_nonsaturating(nets_.D->forward(rec.image));
+    if (both) l = add(l, generator_nonsaturating(nets_.D->forward(ed.image)));
+    add_term("adv", cfg_.lambda_adv, l);
+  }
+  if (cfg_.lambda_f > 0) add_term("f", cfg_.lambda_f, gate_regulariser(rec.g, rec.F, red));
+  if (cfg_.lambda_aligner > 0) add_term("aligner", cfg_.lambda_aligner, aligner_l1(ed.Fp, rec.F, red));
+  if (!total.defined()) throw ValueError("trainer: every loss weight is 0: nothing to train");
+  log.terms["total"] = value_of(total);
+
+  opt_->zero_grad();
+  total.backward();
+  for (const auto& [name, p] : opt_->parameters())
+    if (p.grad().defined()) check_finite("the gradient of " + name, p.grad());
+  opt_->step();
+
+  // 6. discriminator
+  if (cfg_.use_discriminator()) discriminator_step(b, rec.image.detach(), ed.image.detach(), log);
+
+  {
+    autograd::NoGradGuard ng;
+    last_grid_ = cat({target, xr.detach(), xe.detach()}, 3);
+  }
+  ++iteration_;
+  log.iteration = iteration_;
+  log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return log;
+}
+
+void Trainer::discriminator_step(const Batch& b, const Tensor& xr, const Tensor& xe, StepLog& log) {
+  auto& D = *nets_.D;
+  D.requires_grad_(true);
+  Tensor d_loss = discriminator_logistic(D.forward(b.full), {D.forward(xr), D.forward(xe)});
+  check_finite("the discriminator loss", d_loss);
+  log.terms["d_loss"] = value_of(d_loss);
+  d_opt_->zero_grad();
+  d_loss.backward();
+  d_opt_->step();
+  // Lazy R1 as a separate step (rosinality train.py), which is what the 16/17 correction counts.
+  if (cfg_.d_reg_every > 0 && cfg_.r1_gamma > 0 && (iteration_ % cfg_.d_reg_every) == 0) {
+    R1Result r1 = r1_penalty([&](const Tensor& x) { return D.forward(x); }, b.full);
+    check_finite("the R1 penalty", r1.penalty);
+    log.terms["r1"] = value_of(r1.penalty);
+    d_opt_->zero_grad();
+    mul_scalar(r1.penalty, cfg_.r1_gamma / 2.0 * double(cfg_.d_reg_every)).backward();
+    d_opt_->step();
+  }
+  D.requires_grad_(false);
+}
+
+void Trainer::save(const std::string& path) const {
+  io::NamedTensors out;
+  auto put = [&](const std::string& k, const Tensor& t) { out.emplace_back(k, io::from_tensor(t.detach())); };
+  for (auto& [k, t] : net_->state_dict()) put("net." + k, t);
+  for (auto& [k, t] : opt_->state_dict()) put("opt." + k, t);
+  if (d_opt_) {
+    for (auto& [k, t] : nets_.D->state_dict()) put("d." + k, t);
+    for (auto& [k, t] : d_opt_->state_dict()) put("d_opt." + k, t);
+  }
+  put("iteration", scalar_i64(iteration_));
+  put("data.position", scalar_i64(data_->position));
+  put("rng.data.offset", scalar_i64(int64_t(rng_data_.offset())));
+  put("rng.warp.offset", scalar_i64(int64_t(rng_warp_.offset())));
+  std::map<std::string, std::string> meta{{"format", "gradstyle-train-checkpoint-1"},
+                                          {"train_config", cfg_.dump(-1)},
+                                          {"gradstyle_config", net_cfg_.to_json_text()}};
+  io::save_safetensors(path, out, meta);
+}
+
+void Trainer::load(const std::string& path) {
+  std::map<std::string, std::string> meta;
+  io::NamedTensors in = io::load_safetensors(path, &meta);
+  if (meta["format"] != "gradstyle-train-checkpoint-1")
+    throw FormatError(path + ": not a gradstyle training checkpoint (metadata format = '" + meta["format"] + "')");
+  if (meta["gradstyle_config"] != net_cfg_.to_json_text())
+    throw ValueError(path + ": the checkpoint's network configuration " + meta["gradstyle_config"] +
+                     " differs from this run's " + net_cfg_.to_json_text());
+  auto split = [&](const std::string& prefix) {
+    nn::StateDict sd;
+    for (auto& [k, raw] : in)
+      if (k.rfind(prefix, 0) == 0) sd[k.substr(prefix.size())] = io::to_tensor(raw);
+    return sd;
+  };
+  auto on_device = [](nn::StateDict sd, const Tensor& like) {
+    for (auto& [k, t] : sd)
+      if (is_floating(t.dtype())) t = t.to(like.dtype()).to(like.device());
+    return sd;
+  };
+  const Tensor& like = nets_.G->input.input;
+  net_->load_state_dict(on_device(split("net."), like));
+  opt_->load_state_dict(on_device(split("opt."), like));
+  if (d_opt_) {
+    nets_.D->load_state_dict(on_device(split("d."), like));
+    d_opt_->load_state_dict(on_device(split("d_opt."), like));
+  }
+  iteration_ = read_i64(in, "iteration", path);
+  data_->position = read_i64(in, "data.position", path);
+  rng_data_.set_offset(uint64_t(read_i64(in, "rng.data.offset", path)));
+  rng_warp_.set_offset(uint64_t(read_i64(in, "rng.warp.offset", path)));
+}
+
+Networks load_networks(const TrainConfig& cfg, Device device) {
+  Networks n;
+  if (cfg.generator.empty()) throw ValueError("training config: 'generator' (a StyleGAN2 checkpoint) is required");
+  if (cfg.encoder.empty()) throw ValueError("training config: 'encoder' (an e4e checkpoint) is required");
+  models::stylegan2::Generator::LoadOptions go;
+  go.device = device;
+  n.G = models::stylegan2::Generator::from_checkpoint(cfg.generator, go);
+  models::e4e::Encoder4Editing::LoadOptions eo;
+  eo.device = device;
+  n.E = models::e4e::Encoder4Editing::from_checkpoint(cfg.encoder, eo);
+  if (cfg.use_discriminator()) {
+    models::stylegan2::Discriminator::LoadOptions dopt;
+    dopt.device = device;
+    dopt.key = cfg.d_init;
+    n.D = models::stylegan2::Discriminator::from_checkpoint(cfg.generator, dopt);
+  }
+  if (cfg.lambda_lpips > 0) {
+    if (cfg.lpips_vgg.empty())
+      throw ValueError("training config: lambda_lpips > 0 needs 'lpips_vgg' (and 'lpips_lin'), or lambda_lpips = 0");
+    models::lpips::LPIPS::LoadOptions lo;
+    lo.device = device;
+    n.lpips = models::lpips::LPIPS::from_files(cfg.lpips_vgg, cfg.lpips_lin, lo);
+  }
+  if (cfg.lambda_id > 0) {
+    if (cfg.arcface.empty()) throw ValueError("training config: lambda_id > 0 needs 'arcface', or lambda_id = 0");
+    models::arcface::ArcFaceID::LoadOptions ao;
+    ao.device = device;
+    n.id = models::arcface::ArcFaceID::from_checkpoint(cfg.arcface, ao);
+  }
+  return n;
+}
+
+}  // namespace gradstyle::train
