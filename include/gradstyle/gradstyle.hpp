@@ -8,8 +8,11 @@
 #include "gradstyle/core/device.hpp"
 #include "gradstyle/core/dtype.hpp"
 #include "gradstyle/core/error.hpp"
+#include "gradstyle/core/half.hpp"
+#include "gradstyle/core/host_device.hpp"
 #include "gradstyle/core/np_random.hpp"
 #include "gradstyle/core/rng.hpp"
+#include "gradstyle/core/settings.hpp"
 #include "gradstyle/core/shape.hpp"
 #include "gradstyle/core/storage.hpp"
 #include "gradstyle/core/tensor.hpp"
@@ -65,6 +68,7 @@
 #include "gradstyle/train/trainer.hpp"
 
 // io
+#include "gradstyle/io/checkpoint.hpp"
 #include "gradstyle/io/file.hpp"
 #include "gradstyle/io/image.hpp"
 #include "gradstyle/io/npy.hpp"
