@@ -58,7 +58,7 @@ struct TinyRun {
   std::string exp(const std::string& name) const { return (root / name).string(); }
 };
 
-int train(const cli::TrainArgs& a) {
+int run_train_quietly(const cli::TrainArgs& a) {
   std::ostringstream out, err;
   return cli::run_train(a, out, err);
 }
@@ -78,7 +78,7 @@ TEST_CASE("train/cli: the experiment folder holds opt.json, metrics.csv, image g
   a.exp_dir = run.exp("a");
   a.config = run.config;
   a.quiet = true;
-  REQUIRE(train(a) == 0);
+  REQUIRE(run_train_quietly(a) == 0);
   const fs::path e(a.exp_dir);
   CHECK(fs::exists(e / "opt.json"));
   auto m = lines((e / "metrics.csv").string());
@@ -95,11 +95,11 @@ TEST_CASE("train/cli: the experiment folder holds opt.json, metrics.csv, image g
         io::read_file_bytes((e / "checkpoints" / "last.safetensors").string()));
 
   // Refusals: an existing folder without --resume; --resume of nothing; a changed key on resume.
-  CHECK_THROWS_WITH_AS(train(a), doctest::Contains("exists and is not empty"), cli::UsageError);
+  CHECK_THROWS_WITH_AS(run_train_quietly(a), doctest::Contains("exists and is not empty"), cli::UsageError);
   cli::TrainArgs b = a;
   b.exp_dir = run.exp("none");
   b.resume = true;
-  CHECK_THROWS_WITH_AS(train(b), doctest::Contains("nothing to resume"), cli::UsageError);
+  CHECK_THROWS_WITH_AS(run_train_quietly(b), doctest::Contains("nothing to resume"), cli::UsageError);
   std::string changed = run.exp("changed.json");
   {
     std::ifstream in(run.config);
@@ -112,7 +112,7 @@ TEST_CASE("train/cli: the experiment folder holds opt.json, metrics.csv, image g
   cli::TrainArgs c = a;
   c.resume = true;
   c.config = changed;
-  CHECK_THROWS_WITH_AS(train(c), doctest::Contains("lr (0.001 -> 0.002)"), cli::UsageError);
+  CHECK_THROWS_WITH_AS(run_train_quietly(c), doctest::Contains("lr (0.001 -> 0.002)"), cli::UsageError);
 }
 
 TEST_CASE("train/cli: SIGKILL at an arbitrary moment, then --resume, is bitwise identical to an uninterrupted run") {
@@ -121,7 +121,7 @@ TEST_CASE("train/cli: SIGKILL at an arbitrary moment, then --resume, is bitwise 
   straight.exp_dir = run.exp("straight");
   straight.config = run.config;
   straight.quiet = true;
-  REQUIRE(train(straight) == 0);
+  REQUIRE(run_train_quietly(straight) == 0);
 
   // The same run in a separate process, killed from here once its first checkpoint exists.
   const std::string killed = run.exp("killed");
@@ -148,7 +148,7 @@ TEST_CASE("train/cli: SIGKILL at an arbitrary moment, then --resume, is bitwise 
   resume.exp_dir = killed;
   resume.resume = true;
   resume.quiet = true;
-  REQUIRE(train(resume) == 0);
+  REQUIRE(run_train_quietly(resume) == 0);
   const auto a = io::read_file_bytes((fs::path(straight.exp_dir) / "checkpoints" / "last.safetensors").string());
   const auto b = io::read_file_bytes(last.string());
   CHECK(a.size() == b.size());
