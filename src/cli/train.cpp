@@ -44,7 +44,8 @@ void write_text(const std::string& path, const std::string& text) {
 // The full configuration (training keys + network keys) as one JSON object, sorted.
 json full_config(const train::TrainConfig& t, const gsn::GradStyleConfig& n) {
   json j = json::parse(t.dump());
-  for (auto& [k, v] : json::parse(n.to_json_text()).items()) j[k] = v;
+  const json net = json::parse(n.to_json_text());  // named: items() would dangle on a temporary
+  for (auto& [k, v] : net.items()) j[k] = v;
   return j;
 }
 

@@ -363,9 +363,9 @@ void Trainer::load(const std::string& path) {
       if (k.rfind(prefix, 0) == 0) sd[k.substr(prefix.size())] = io::to_tensor(raw);
     return sd;
   };
+  // Saved dtypes are kept (optimiser hyperparameters are float64 even for float32 models).
   auto on_device = [](nn::StateDict sd, const Tensor& like) {
-    for (auto& [k, t] : sd)
-      if (is_floating(t.dtype())) t = t.to(like.dtype()).to(like.device());
+    for (auto& [k, t] : sd) t = t.to(like.device());
     return sd;
   };
   const Tensor& like = nets_.G->input.input;

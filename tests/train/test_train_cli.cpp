@@ -133,14 +133,22 @@ TEST_CASE("train/cli: SIGKILL at an arbitrary moment, then --resume, is bitwise 
   pid_t pid = 0;
   REQUIRE(posix_spawn(&pid, GS_CLI_PATH, nullptr, nullptr, argv.data(), environ) == 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  while (!fs::exists(last) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  REQUIRE(::kill(pid, SIGKILL) == 0);
   int status = 0;
+  bool exited = false;
+  while (!fs::exists(last) && std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  INFO("child " << GS_CLI_PATH << (exited ? " exited early with status " + std::to_string(status) : std::string()));
+  REQUIRE_FALSE(exited);
+  REQUIRE(::kill(pid, SIGKILL) == 0);
   ::waitpid(pid, &status, 0);
   REQUIRE(fs::exists(last));
   const bool was_killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-  MESSAGE("child " << (was_killed ? "killed by SIGKILL" : "had already finished") << "; resuming from "
+  MESSAGE("child " << std::string(was_killed ? "killed by SIGKILL" : "had already finished") << "; resuming from "
                    << io::load_safetensors(last.string()).size() << " saved tensors");
   CHECK(was_killed);
 
