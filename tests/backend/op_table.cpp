@@ -131,9 +131,6 @@ Tensor identity_h(int64_t b) {
 
 const std::vector<Exclusion>& table_exclusions() {
   static const std::vector<Exclusion> e = {
-      // Settings, not ops: read and written by the CUDA GEMM/conv paths (no tensor to run).
-      {"set_allow_tf32", "a global setting (TF32 off by default, so the table runs exact float32)"},
-      {"allow_tf32", "a global setting (reads the flag above)"},
       // Integer arithmetic on the host, no tensor: covered by tests/ops/test_selective_attention.cpp
       // and used by every selective_attention row through the kept-key count.
       {"selective_topk", "integer host arithmetic (no tensor, no backend)"},
