@@ -3,9 +3,11 @@
 // the run naming the term, and save -> load -> continue is bitwise identical to running straight.
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <unistd.h>
 
 #include "gradstyle/io/file.hpp"
+#include "gradstyle/io/image.hpp"
 #include "gradstyle/ops/loss.hpp"
 #include "gradstyle/train/losses.hpp"
 #include "gradstyle/train/trainer.hpp"
@@ -164,4 +166,54 @@ TEST_CASE("train/trainer: a non-finite loss stops the run naming the term and th
       if (name == "grm.0.out.weight") p->fill_(std::numeric_limits<double>::quiet_NaN());
   }
   CHECK_THROWS_WITH_AS(t->step(), doctest::Contains("at iteration 2"), DivergenceError);
+}
+
+TEST_CASE("train/trainer: the folder data source visits every image once per epoch, in a seeded order, with flips") {
+  const std::string dir = temp_path("images");
+  std::filesystem::create_directories(dir);
+  // Four 8x8 images, each a distinct flat colour with one bright left column (to see flips).
+  for (int i = 0; i < 4; ++i) {
+    io::Image img = io::Image::blank(8, 8, 3, uint8_t(40 + 50 * i));
+    for (int y = 0; y < 8; ++y) img.at(0, y, 0) = 255;
+    io::save_png(dir + "/img" + std::to_string(i) + ".png", img);
+  }
+  std::ofstream(dir + "/notes.txt") << "not an image";
+  auto src = folder_source(dir, 8, 4, /*hflip=*/0.5, /*seed=*/7);
+  CHECK(src->describe().find("4 images") != std::string::npos);
+  gradstyle::Generator unused(0);
+  auto ids = [](const Tensor& full) {  // which image each sample is, from its green channel
+    std::vector<int> r;
+    for (int64_t b = 0; b < full.size(0); ++b) {
+      const double g = full.narrow(0, b, 1).narrow(1, 1, 1).mean().item();  // in [-1, 1]
+      r.push_back(int(std::lround(((g + 1) / 2 * 255 - 40) / 50)));
+    }
+    return r;
+  };
+  Batch a = src->next(4, unused), b = src->next(4, unused);
+  CHECK(a.full.shape() == Shape{4, 3, 8, 8});
+  CHECK(a.loss.shape() == Shape{4, 3, 4, 4});
+  auto ea = ids(a.full), eb = ids(b.full);
+  CHECK(std::set<int>(ea.begin(), ea.end()) == std::set<int>{0, 1, 2, 3});  // one epoch = each image once
+  CHECK(std::set<int>(eb.begin(), eb.end()) == std::set<int>{0, 1, 2, 3});
+  CHECK(src->position == 8);
+  // Flips: the bright column is on the left (x = 0) or, flipped, on the right (x = 7).
+  int flipped = 0;
+  for (const Batch* bt : {&a, &b})
+    for (int64_t s = 0; s < 4; ++s) {
+      const double left = bt->full.narrow(0, s, 1).narrow(1, 0, 1).narrow(3, 0, 1).mean().item();
+      const double right = bt->full.narrow(0, s, 1).narrow(1, 0, 1).narrow(3, 7, 1).mean().item();
+      CHECK((left > 0.99) != (right > 0.99));
+      flipped += right > 0.99;
+    }
+  CHECK(flipped > 0);
+  CHECK(flipped < 8);
+  // The order and flips are functions of (seed, position): a fresh source at position 4 repeats b.
+  auto again = folder_source(dir, 8, 4, 0.5, 7);
+  again->position = 4;
+  Batch b2 = again->next(4, unused);
+  CHECK(gstest_gs::bit_equal(b2.full, b.full));
+  auto other = folder_source(dir, 8, 4, 0.5, 8);
+  CHECK_FALSE(gstest_gs::bit_equal(other->next(4, unused).full, a.full));  // another seed, another epoch
+  std::filesystem::remove_all(dir);
+  CHECK_THROWS_WITH_AS(folder_source(dir, 8, 4, 0.5, 7), doctest::Contains("is not a folder"), IOError);
 }
