@@ -41,6 +41,8 @@
 #include "gradstyle/ops/reduce.hpp"
 #include "gradstyle/train/optim.hpp"
 
+#include "train/adam_family.hpp"
+
 namespace gradstyle::train {
 
 RAdam::RAdam(NamedParameters params, RAdamOptions options)
@@ -79,18 +81,7 @@ void RAdam::set_lr(double lr) {
 
 std::vector<Optimizer::StateEntry> RAdam::state_entries() {
   std::vector<StateEntry> e;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const std::string& n = params_[i].first;
-    e.push_back({n + ".exp_avg", &exp_avg_[i]});
-    e.push_back({n + ".exp_avg_sq", &exp_avg_sq_[i]});
-    e.push_back({n + ".step", nullptr, nullptr, &param_step_[i]});
-  }
-  e.push_back({"step", nullptr, nullptr, &step_});
-  e.push_back({"lr", nullptr, &o_.lr});
-  e.push_back({"beta1", nullptr, &o_.beta1});
-  e.push_back({"beta2", nullptr, &o_.beta2});
-  e.push_back({"eps", nullptr, &o_.eps});
-  e.push_back({"weight_decay", nullptr, &o_.weight_decay});
+  detail::append_adam_family_entries(e, params_, exp_avg_, exp_avg_sq_, param_step_, step_, o_);
   e.push_back({"n_sma_threshold", nullptr, &o_.n_sma_threshold});
   e.push_back({"gradient_centralization", nullptr, nullptr, &gc_});
   return e;
