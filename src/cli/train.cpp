@@ -158,8 +158,10 @@ int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t start = trainer.iteration();
   auto save_all = [&](int64_t it) {
-    trainer.save((ckpt_dir / ("iteration_" + std::to_string(it) + ".safetensors")).string());
-    trainer.save(last.string());
+    // Serialised once; last.safetensors is a crash-safe copy of the same bytes.
+    const std::string path = (ckpt_dir / ("iteration_" + std::to_string(it) + ".safetensors")).string();
+    trainer.save(path);
+    io::atomic_write_file(last.string(), io::read_file_bytes(path));
     rotate_checkpoints(ckpt_dir, cfg.keep_last);
   };
   while (trainer.iteration() < cfg.iterations) {

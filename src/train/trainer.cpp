@@ -260,8 +260,11 @@ StepLog Trainer::step() {
   const bool both = cfg_.image_loss_streams == "both";
   Tensor total;
   auto add_term = [&](const std::string& name, double weight, const Tensor& t) {
-    check_finite("loss term " + name, t);
-    log.terms[name] = value_of(t);
+    const double v = value_of(t);  // one read serves the guard and the log
+    if (!std::isfinite(v))
+      throw DivergenceError("training diverged at iteration " + std::to_string(iteration_ + 1) + ": loss term " +
+                            name + " is not finite (the last good checkpoint is kept)");
+    log.terms[name] = v;
     Tensor wt = mul_scalar(t, weight);
     total = total.defined() ? add(total, wt) : wt;
   };
