@@ -65,6 +65,8 @@
 #include "gradstyle/train/config.hpp"
 #include "gradstyle/train/losses.hpp"
 #include "gradstyle/train/optim.hpp"
+#include "gradstyle/train/e4e_trainer.hpp"
+#include "gradstyle/train/stylegan2_trainer.hpp"
 #include "gradstyle/train/trainer.hpp"
 
 // io

@@ -35,5 +35,7 @@ std::unique_ptr<Command> make_generate_command();
 std::unique_ptr<Command> make_info_command();
 std::unique_ptr<Command> make_toyfaces_command();
 std::unique_ptr<Command> make_train_command();
+std::unique_ptr<Command> make_demo_command();
+std::unique_ptr<Command> make_bundle_command();
 
 }  // namespace gradstyle::cli

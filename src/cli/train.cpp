@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -15,7 +16,10 @@
 #include "gradstyle/io/file.hpp"
 #include "gradstyle/io/image.hpp"
 #include "gradstyle/io/tensor_bridge.hpp"
+#include "gradstyle/ops/elementwise.hpp"
 #include "gradstyle/ops/shape.hpp"
+#include "gradstyle/train/e4e_trainer.hpp"
+#include "gradstyle/train/stylegan2_trainer.hpp"
 #include "gradstyle/train/trainer.hpp"
 
 namespace gradstyle::cli {
@@ -49,11 +53,32 @@ json full_config(const train::TrainConfig& t, const gsn::GradStyleConfig& n) {
   return j;
 }
 
+// The "stage" key of a configuration: "gradstyle" (the default) or "stylegan2".
+std::string stage_of(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ValueError(std::string("training config: not valid JSON: ") + e.what());
+  }
+  if (!j.is_object() || !j.contains("stage")) return "gradstyle";
+  if (!j["stage"].is_string() || (j["stage"] != "gradstyle" && j["stage"] != "stylegan2" && j["stage"] != "e4e"))
+    throw ValueError("training config: stage = " + j["stage"].dump() + " (expected \"stylegan2\", \"e4e\" or \"gradstyle\")");
+  return j["stage"].get<std::string>();
+}
+
+// The configuration without its "stage" key (GradStyle's TrainConfig does not know it).
+std::string without_stage(const std::string& text) {
+  json j = json::parse(text);
+  j.erase("stage");
+  return j.dump();
+}
+
 // Keeps the rows of metrics.csv up to `iteration` (a killed run may have logged past its last
 // checkpoint); writes the header when the file is new.
-void prepare_metrics(const std::string& path, int64_t iteration) {
+void prepare_metrics(const std::string& path, int64_t iteration, const std::vector<std::string>& columns) {
   std::string header = "iteration,seconds,lr";
-  for (const auto& c : kColumns) header += "," + c;
+  for (const auto& c : columns) header += "," + c;
   std::string kept = header + "\n";
   if (fs::exists(path)) {
     std::istringstream in(read_text(path));
@@ -90,6 +115,158 @@ void rotate_checkpoints(const fs::path& dir, int64_t keep) {
   for (size_t i = 0; i + size_t(keep) < found.size(); ++i) fs::remove(found[i].second);
 }
 
+// One training stage as the experiment loop sees it: step, save, the image of the moment, and
+// the bookkeeping keys of its configuration.
+struct StageLoop {
+  std::function<train::StepLog()> step;
+  std::function<int64_t()> iteration;
+  std::function<void(const std::string&)> save;
+  std::function<io::Image()> image;      // null: no images
+  std::vector<std::string> columns;      // metrics.csv columns after iteration,seconds,lr
+  std::vector<std::string> progress;     // terms shown on the progress line
+  double lr = 0;
+  int64_t iterations = 0, log_every = 1, image_every = 0, save_every = 1, keep_last = 1;
+};
+
+// The loop shared by every stage: metrics.csv rows, progress lines, images/iteration_N.png,
+// checkpoints/iteration_N + last.safetensors (serialised once; last is a crash-safe copy).
+void run_loop(const StageLoop& L, const fs::path& exp, bool quiet, std::ostream& err) {
+  const fs::path ckpt_dir = exp / "checkpoints", last = ckpt_dir / "last.safetensors";
+  const std::string metrics = (exp / "metrics.csv").string();
+  prepare_metrics(metrics, L.iteration(), L.columns);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t start = L.iteration();
+  while (L.iteration() < L.iterations) {
+    train::StepLog log = L.step();
+    const int64_t it = log.iteration;
+    if (it % L.log_every == 0 || it == L.iterations) {
+      std::ofstream m(metrics, std::ios::app);
+      m << it << "," << std::setprecision(6) << log.seconds << "," << L.lr << std::setprecision(9);
+      for (const auto& c : L.columns) {
+        m << ",";
+        if (auto f = log.terms.find(c); f != log.terms.end()) m << f->second;
+      }
+      m << "\n";
+      if (!quiet) {
+        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double rate = double(it - start) / std::max(el, 1e-9);
+        err << "[" << it << "/" << L.iterations << "]" << std::setprecision(4);
+        for (const auto& k : L.progress)
+          if (auto f = log.terms.find(k); f != log.terms.end()) err << " " << k << " " << f->second;
+        err << "  " << std::setprecision(3) << rate << " it/s  ETA "
+            << format_duration(double(L.iterations - it) / std::max(rate, 1e-9)) << "\n";
+      }
+    }
+    if (L.image && L.image_every > 0 && it % L.image_every == 0)
+      io::save_png((exp / "images" / ("iteration_" + std::to_string(it) + ".png")).string(), L.image());
+    if (it % L.save_every == 0 || it == L.iterations) {
+      const std::string path = (ckpt_dir / ("iteration_" + std::to_string(it) + ".safetensors")).string();
+      L.save(path);
+      io::atomic_write_file(last.string(), io::read_file_bytes(path));
+      rotate_checkpoints(ckpt_dir, L.keep_last);
+    }
+  }
+}
+
+std::unique_ptr<train::DataSource> stage_data(const std::string& source, const std::string& dir, int64_t size,
+                                              int64_t loss_size, double hflip, uint64_t toy_seed, int64_t toy_ids,
+                                              uint64_t seed) {
+  if (source == "toyfaces") return train::toyfaces_source(size, loss_size, toy_seed, toy_ids);
+  return train::folder_source(dir, size, loss_size, hflip, seed);
+}
+
+// "stage": "stylegan2": G, D and g_ema from scratch (train::StyleGAN2Trainer).
+int run_train_stylegan2(const TrainArgs& a, const std::string& cfg_text, std::ostream& out, std::ostream& err) {
+  const fs::path exp(a.exp_dir);
+  train::StyleGAN2TrainConfig cfg = train::StyleGAN2TrainConfig::parse(cfg_text);
+  if (a.seed >= 0) cfg.seed = uint64_t(a.seed);
+  const Device device = pick_device(cfg.device);
+  auto data = stage_data(cfg.data_source, cfg.data, cfg.size, cfg.size, cfg.hflip, cfg.toyfaces_seed,
+                         cfg.toyfaces_identities, cfg.seed);
+  const std::string data_desc = data->describe();
+  train::StyleGAN2Trainer t(cfg, std::move(data), device);
+  fs::create_directories(exp / "checkpoints");
+  fs::create_directories(exp / "images");
+  if (a.resume) t.load((exp / "checkpoints" / "last.safetensors").string());
+  write_text((exp / "opt.json").string(), cfg.dump(2) + "\n");
+  out << "train: " << (a.resume ? "resuming " : "starting ") << "StyleGAN2 " << a.exp_dir << " at iteration "
+      << t.iteration() << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch << ", G "
+      << t.G().num_parameters() << " and D " << t.D().num_parameters() << " parameters (" << t.G().config().str()
+      << "); data: " << data_desc << "\n";
+  StageLoop L;
+  L.step = [&] { return t.step(); };
+  L.iteration = [&] { return t.iteration(); };
+  L.save = [&](const std::string& p) { t.save(p); };
+  L.image = [&] {
+    // A 4 x 4 sheet of g_ema's images for fixed latents: the same faces at every iteration.
+    Tensor s = clamp(t.samples(16), -1.0, 1.0);
+    std::vector<Tensor> rows;
+    for (int64_t r = 0; r < 4; ++r) rows.push_back(cat({s.narrow(0, 4 * r, 1), s.narrow(0, 4 * r + 1, 1),
+                                                       s.narrow(0, 4 * r + 2, 1), s.narrow(0, 4 * r + 3, 1)}, 3));
+    return io::tensor_to_image(cat(rows, 2), 0);
+  };
+  L.columns = {"d_loss", "real_score", "fake_score", "g_loss", "r1", "path", "path_length"};
+  L.progress = {"d_loss", "g_loss", "real_score", "fake_score"};
+  L.lr = cfg.lr;
+  L.iterations = cfg.iterations;
+  L.log_every = cfg.log_every;
+  L.image_every = cfg.image_every;
+  L.save_every = cfg.save_every;
+  L.keep_last = cfg.keep_last;
+  run_loop(L, exp, a.quiet, err);
+  out << "train: done, " << t.iteration() << " iterations; checkpoint " << (exp / "checkpoints" / "last.safetensors").string()
+      << " (a rosinality-layout generator checkpoint: g_ema, latent_avg, d)\n";
+  return 0;
+}
+
+// "stage": "e4e": an e4e encoder against a frozen generator (train::E4ETrainer).
+int run_train_e4e(const TrainArgs& a, const std::string& cfg_text, std::ostream& out, std::ostream& err) {
+  const fs::path exp(a.exp_dir);
+  train::E4ETrainConfig cfg = train::E4ETrainConfig::parse(cfg_text);
+  if (a.seed >= 0) cfg.seed = uint64_t(a.seed);
+  const Device device = pick_device(cfg.device);
+  models::stylegan2::Generator::LoadOptions go;
+  go.device = device;
+  auto G = models::stylegan2::Generator::from_checkpoint(cfg.generator, go);
+  const int64_t size = G->config().size;
+  auto data = stage_data(cfg.data_source, cfg.data, size, size, cfg.hflip, cfg.toyfaces_seed, cfg.toyfaces_identities,
+                         cfg.seed);
+  const std::string data_desc = data->describe();
+  train::E4ETrainer t(cfg, std::move(G), std::move(data));
+  fs::create_directories(exp / "checkpoints");
+  fs::create_directories(exp / "images");
+  if (a.resume) t.load((exp / "checkpoints" / "last.safetensors").string());
+  write_text((exp / "opt.json").string(), cfg.dump(2) + "\n");
+  out << "train: " << (a.resume ? "resuming " : "starting ") << "e4e " << a.exp_dir << " at iteration " << t.iteration()
+      << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch << ", encoder "
+      << t.E().num_parameters() << " parameters (" << t.E().config().str() << "); data: " << data_desc << "\n";
+  StageLoop L;
+  L.step = [&] { return t.step(); };
+  L.iteration = [&] { return t.iteration(); };
+  L.save = [&](const std::string& p) { t.save(p); };
+  L.image = [&] { return grid_image(t.last_grid()); };
+  L.columns = {"total", "l2", "delta", "latent", "stage"};
+  L.progress = {"total", "l2", "latent", "stage"};
+  L.lr = cfg.lr;
+  L.iterations = cfg.iterations;
+  L.log_every = cfg.log_every;
+  L.image_every = cfg.image_every;
+  L.save_every = cfg.save_every;
+  L.keep_last = cfg.keep_last;
+  run_loop(L, exp, a.quiet, err);
+  out << "train: done, " << t.iteration() << " iterations; checkpoint " << (exp / "checkpoints" / "last.safetensors").string()
+      << " (an e4e encoder checkpoint: encoder.*, latent_avg)\n";
+  return 0;
+}
+
+// Canonical dump of a stage configuration, for comparing a given --config with the run's own.
+std::string canonical(const std::string& stage, const std::string& text) {
+  if (stage == "stylegan2") return train::StyleGAN2TrainConfig::parse(text).dump();
+  if (stage == "e4e") return train::E4ETrainConfig::parse(text).dump();
+  auto c = train::TrainConfig::parse(without_stage(text), gsn::GradStyleConfig::keys());
+  return full_config(c, gsn::GradStyleConfig::from_json_text(c.model_json)).dump();
+}
+
 }  // namespace
 
 int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
@@ -105,17 +282,19 @@ int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
     cfg_text = read_text(opt_path.string());
     if (!a.config.empty()) {
       // The given configuration must be the run's own: a changed key would break the resume promise.
-      auto given = train::TrainConfig::parse(read_text(a.config), gsn::GradStyleConfig::keys());
-      auto saved = train::TrainConfig::parse(cfg_text, gsn::GradStyleConfig::keys());
-      json g = full_config(given, gsn::GradStyleConfig::from_json_text(given.model_json));
-      json s = full_config(saved, gsn::GradStyleConfig::from_json_text(saved.model_json));
+      const std::string given_text = read_text(a.config);
+      const std::string stage = stage_of(cfg_text);
+      if (stage_of(given_text) != stage)
+        throw UsageError("--resume with --config: the configuration's stage (" + stage_of(given_text) +
+                         ") differs from the run's opt.json (" + stage + ")");
+      json g = json::parse(canonical(stage, given_text)), s = json::parse(canonical(stage, cfg_text));
       std::string diff;
       for (auto& [k, v] : s.items())
         if (k != "iterations" && g[k] != v) diff += (diff.empty() ? "" : ", ") + k + " (" + v.dump() + " -> " + g[k].dump() + ")";
       if (!diff.empty())
         throw UsageError("--resume with --config: the configuration differs from the run's opt.json in " + diff +
                          " (only 'iterations' may change)");
-      cfg_text = read_text(a.config);
+      cfg_text = given_text;
     }
   } else {
     if (a.config.empty()) throw UsageError("--config is required (a JSON file with the keys of SPEC B.9)");
@@ -124,7 +303,10 @@ int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
                        " exists and is not empty: pass --resume to continue it, or choose a new folder");
     cfg_text = read_text(a.config);
   }
-  train::TrainConfig cfg = train::TrainConfig::parse(cfg_text, gsn::GradStyleConfig::keys());
+  const std::string stage = stage_of(cfg_text);
+  if (stage == "stylegan2") return run_train_stylegan2(a, cfg_text, out, err);
+  if (stage == "e4e") return run_train_e4e(a, cfg_text, out, err);
+  train::TrainConfig cfg = train::TrainConfig::parse(without_stage(cfg_text), gsn::GradStyleConfig::keys());
   if (a.seed >= 0) cfg.seed = uint64_t(a.seed);
   const gsn::GradStyleConfig net_cfg = gsn::GradStyleConfig::from_json_text(cfg.model_json);
   const Device device = pick_device(cfg.device);
@@ -135,61 +317,40 @@ int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
   if (cfg.data_source == "generator") {
     data = train::generator_source(*nets.G, cfg.loss_resolution);
   } else {
-    if (cfg.data.empty()) throw UsageError("training config: 'data' (a folder of images) is required for data_source = folder");
-    data = train::folder_source(cfg.data, nets.G->config().size, cfg.loss_resolution, cfg.hflip, cfg.seed);
+    if (cfg.data_source == "folder" && cfg.data.empty())
+      throw UsageError("training config: 'data' (a folder of images) is required for data_source = folder");
+    data = stage_data(cfg.data_source, cfg.data, nets.G->config().size, cfg.loss_resolution, cfg.hflip,
+                      cfg.toyfaces_seed, cfg.toyfaces_identities, cfg.seed);
   }
   const std::string data_desc = data->describe();
   train::Trainer trainer(cfg, net_cfg, std::move(nets), std::move(data));
 
   fs::create_directories(ckpt_dir);
   fs::create_directories(exp / "images");
-  if (a.resume) {
-    trainer.load(last.string());
-  }
+  if (a.resume) trainer.load(last.string());
   write_text(opt_path.string(), full_config(cfg, net_cfg).dump(2) + "\n");
-  const std::string metrics = (exp / "metrics.csv").string();
-  prepare_metrics(metrics, trainer.iteration());
-
   out << "train: " << (a.resume ? "resuming " : "starting ") << a.exp_dir << " at iteration " << trainer.iteration()
       << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch << ", "
       << trainer.net().num_modules() << " refined blocks, " << trainer.net().num_parameters(true)
       << " trainable parameters; data: " << data_desc << "\n";
-
-  const auto t0 = std::chrono::steady_clock::now();
-  const int64_t start = trainer.iteration();
-  auto save_all = [&](int64_t it) {
-    // Serialised once; last.safetensors is a crash-safe copy of the same bytes.
-    const std::string path = (ckpt_dir / ("iteration_" + std::to_string(it) + ".safetensors")).string();
-    trainer.save(path);
-    io::atomic_write_file(last.string(), io::read_file_bytes(path));
-    rotate_checkpoints(ckpt_dir, cfg.keep_last);
+  StageLoop L;
+  L.step = [&] { return trainer.step(); };
+  L.iteration = [&] { return trainer.iteration(); };
+  L.save = [&](const std::string& p) {
+    trainer.save(p);
+    // The network alone, in the format GradStyleNet::load (and `gradstyle bundle`) reads.
+    trainer.net().save((exp / "gradstyle_net.safetensors").string(), {cfg.generator, cfg.encoder});
   };
-  while (trainer.iteration() < cfg.iterations) {
-    train::StepLog log = trainer.step();
-    const int64_t it = log.iteration;
-    if (it % cfg.log_every == 0 || it == cfg.iterations) {
-      std::ofstream m(metrics, std::ios::app);
-      m << it << "," << std::setprecision(6) << log.seconds << "," << trainer.config().lr;
-      m << std::setprecision(9);
-      for (const auto& c : kColumns) {
-        m << ",";
-        if (auto f = log.terms.find(c); f != log.terms.end()) m << f->second;
-      }
-      m << "\n";
-      if (!a.quiet) {
-        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double rate = double(it - start) / std::max(el, 1e-9);
-        err << "[" << it << "/" << cfg.iterations << "] loss " << std::setprecision(4) << log.terms["total"];
-        for (const char* k : {"l2", "aligner", "d_loss"})
-          if (log.terms.count(k)) err << " " << k << " " << log.terms[k];
-        err << "  " << std::setprecision(3) << rate << " it/s  ETA "
-            << format_duration(double(cfg.iterations - it) / std::max(rate, 1e-9)) << "\n";
-      }
-    }
-    if (cfg.image_every > 0 && it % cfg.image_every == 0)
-      io::save_png((exp / "images" / ("iteration_" + std::to_string(it) + ".png")).string(), grid_image(trainer.last_grid()));
-    if (it % cfg.save_every == 0 || it == cfg.iterations) save_all(it);
-  }
+  L.image = [&] { return grid_image(trainer.last_grid()); };
+  L.columns = kColumns;
+  L.progress = {"total", "l2", "aligner", "d_loss"};
+  L.lr = cfg.lr;
+  L.iterations = cfg.iterations;
+  L.log_every = cfg.log_every;
+  L.image_every = cfg.image_every;
+  L.save_every = cfg.save_every;
+  L.keep_last = cfg.keep_last;
+  run_loop(L, exp, a.quiet, err);
   out << "train: done, " << trainer.iteration() << " iterations; checkpoint " << last.string() << "\n";
   return 0;
 }

@@ -8,60 +8,12 @@
 #include <sstream>
 
 #include "gradstyle/core/error.hpp"
+#include "train/config_fields.hpp"
 
 namespace gradstyle::train {
 
 using nlohmann::json;
-
-namespace {
-
-// One table drives parsing, range checks and serialisation, so a key cannot be read but not
-// written (or the reverse).
-struct Field {
-  std::function<void(const json&, std::vector<std::string>&)> read;
-  std::function<void(json&)> write;
-};
-
-template <class T>
-Field field(const char* name, T& slot, std::function<std::string(const T&)> check = {}) {
-  return Field{
-      [name, &slot, check](const json& v, std::vector<std::string>& errors) {
-        try {
-          T parsed = v.get<T>();
-          if (check) {
-            std::string why = check(parsed);
-            if (!why.empty()) {
-              errors.push_back(std::string(name) + " = " + v.dump() + ": " + why);
-              return;
-            }
-          }
-          slot = parsed;
-        } catch (const json::exception&) {
-          errors.push_back(std::string(name) + " = " + v.dump() + ": wrong type");
-        }
-      },
-      [name, &slot](json& out) { out[name] = slot; }};
-}
-
-std::function<std::string(const double&)> non_negative() {
-  return [](const double& v) { return v >= 0 ? "" : "must be >= 0"; };
-}
-std::function<std::string(const double&)> unit_interval() {
-  return [](const double& v) { return v >= 0 && v <= 1 ? "" : "must be in [0, 1]"; };
-}
-std::function<std::string(const int64_t&)> at_least(int64_t lo) {
-  return [lo](const int64_t& v) { return v >= lo ? "" : "must be >= " + std::to_string(lo); };
-}
-std::function<std::string(const std::string&)> one_of(std::vector<std::string> options) {
-  return [options](const std::string& v) {
-    if (std::find(options.begin(), options.end(), v) != options.end()) return std::string();
-    std::string all;
-    for (const auto& o : options) all += (all.empty() ? "" : " | ") + o;
-    return "expected " + all;
-  };
-}
-
-}  // namespace
+using namespace detail;
 
 static std::map<std::string, Field> fields(TrainConfig& c, std::string& reduction) {
   std::map<std::string, Field> f;
@@ -71,7 +23,9 @@ static std::map<std::string, Field> fields(TrainConfig& c, std::string& reductio
   f.emplace("lpips_lin", field("lpips_lin", c.lpips_lin));
   f.emplace("arcface", field("arcface", c.arcface));
   f.emplace("data", field("data", c.data));
-  f.emplace("data_source", field("data_source", c.data_source, one_of({"folder", "generator"})));
+  f.emplace("data_source", field("data_source", c.data_source, one_of({"folder", "generator", "toyfaces"})));
+  f.emplace("toyfaces_seed", field("toyfaces_seed", c.toyfaces_seed));
+  f.emplace("toyfaces_identities", field("toyfaces_identities", c.toyfaces_identities, at_least(0)));
   f.emplace("warp_distortion", field<double>("warp_distortion", c.warp_distortion,
                                              [](const double& v) { return v >= 0 && v < 1 ? "" : "must be in [0, 1)"; }));
   f.emplace("warp_prob", field("warp_prob", c.warp_prob, unit_interval()));

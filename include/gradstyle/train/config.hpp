@@ -27,7 +27,9 @@ struct TrainConfig {
   std::string lpips_lin;       // LPIPS v0.1 heads (vgg.pth)
   std::string arcface;         // model_ir_se50.pth
   std::string data;            // folder of PNG/JPEG images (the training set)
-  std::string data_source = "folder";  // folder | generator (synthetic: images drawn from G itself)
+  std::string data_source = "folder";  // folder | generator (synthetic: images drawn from G itself) | toyfaces
+  uint64_t toyfaces_seed = 0;          // data_source = toyfaces: the renderer's stream
+  int64_t toyfaces_identities = 0;     // 0 = a fresh training identity for every sample
 
   // ---- warp (B.7) ----
   double warp_distortion = 0.15;
