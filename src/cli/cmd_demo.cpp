@@ -12,7 +12,7 @@ class DemoCommand final : public Command {
   std::string name() const override { return "demo"; }
   std::string summary() const override { return "Invert and edit held-out toyfaces with e4e and GradStyle (no download, no GPU)"; }
   std::string usage() const override {
-    return "usage: gradstyle demo [--out DIR] [--weights DIR] [--identities N] [--device cpu|cuda] [--quiet]";
+    return "usage: gradstyle demo [--out DIR] [--weights DIR] [--images_dir DIR] [--identities N] [--device cpu|cuda] [--quiet]";
   }
   void add_options(CLI::App& sub) override {
     sub.footer(
@@ -24,6 +24,8 @@ class DemoCommand final : public Command {
         "the table. GRADSTYLE_WEIGHTS overrides the default weights folder.");
     sub.add_option("--out", a_.out, "Output folder")->capture_default_str();
     sub.add_option("--weights", a_.weights, "Bundle folder (default: " + default_weights_dir() + ")");
+    sub.add_option("--images_dir,--images-dir", a_.images_dir,
+                   "Also invert and edit these images (PNG/JPEG, resized to the bundle's size): user_grid.png");
     sub.add_option("--identities", a_.identities, "Held-out identities to show")->capture_default_str();
     sub.add_option("--device", a_.device, "cpu | cuda[:N] | auto")->capture_default_str();
     sub.add_flag("--quiet", a_.quiet, "No progress lines");

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -43,6 +44,51 @@ std::string fixed(double v, int digits) {
   return s.str();
 }
 
+// One row per image: source | e4e | GradStyle | per edit: [ground truth |] e4e | GradStyle.
+io::Image demo_grid(const eval::DemoResult& r) {
+  std::vector<Tensor> cols = {r.source, r.e4e_rec, r.gs_rec};
+  for (size_t i = 0; i < r.attributes.size(); ++i) {
+    if (r.truth[i].defined()) cols.push_back(r.truth[i]);
+    cols.push_back(r.e4e_edit[i]);
+    cols.push_back(r.gs_edit[i]);
+  }
+  for (auto& c : cols) c = c.to(Device::cpu());
+  std::vector<Tensor> rows;
+  for (int64_t k = 0; k < r.source.size(0); ++k) {
+    std::vector<Tensor> cells;
+    for (auto& c : cols) cells.push_back(c.narrow(0, k, 1));
+    rows.push_back(cat(cells, 3));
+  }
+  return io::tensor_to_image(cat(rows, 2), 0);
+}
+
+std::string metrics_csv(const eval::DemoResult& r) {
+  std::ostringstream csv;
+  csv << "task,method,mse,psnr,ssim\n";
+  for (const auto& row : r.rows)
+    csv << row.task << "," << row.method << "," << std::setprecision(8) << row.mse << "," << row.psnr << "," << row.ssim
+        << "\n";
+  return csv.str();
+}
+
+// The images of a folder (sorted by name), resized to size x size, as [N, 3, size, size].
+Tensor load_folder(const std::string& dir, int64_t size) {
+  if (!fs::is_directory(dir)) throw UsageError("--images_dir: " + dir + " is not a folder");
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::string ext = e.path().extension().string();
+    for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp"))
+      files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) throw UsageError("--images_dir: no PNG/JPEG/BMP images in " + dir);
+  if (files.size() > 64) files.resize(64);
+  std::vector<Tensor> xs;
+  for (const auto& f : files) xs.push_back(io::image_to_tensor(io::resize_pil(io::load_image(f), int(size), int(size))));
+  return cat(xs, 0);
+}
+
 }  // namespace
 
 int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
@@ -59,36 +105,20 @@ int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
 
   fs::create_directories(a.out);
   const fs::path dir(a.out);
-  // grid.png: one row per identity: source | e4e | GradStyle | per edit: truth | e4e | GradStyle.
-  std::vector<Tensor> cols = {r.source, r.e4e_rec, r.gs_rec};
-  for (size_t i = 0; i < r.attributes.size(); ++i) {
-    cols.push_back(r.truth[i]);
-    cols.push_back(r.e4e_edit[i]);
-    cols.push_back(r.gs_edit[i]);
-  }
-  for (auto& c : cols) c = c.to(Device::cpu());
-  std::vector<Tensor> rows;
-  for (int64_t k = 0; k < r.source.size(0); ++k) {
-    std::vector<Tensor> cells;
-    for (auto& c : cols) cells.push_back(c.narrow(0, k, 1));
-    rows.push_back(cat(cells, 3));
-  }
-  io::save_png((dir / "grid.png").string(), io::tensor_to_image(cat(rows, 2), 0));
+  io::save_png((dir / "grid.png").string(), demo_grid(r));
+  const size_t ncols = 3 + 3 * r.attributes.size();
 
-  std::ostringstream csv, table, html;
-  csv << "task,method,mse,psnr,ssim\n";
+  std::ostringstream table, html;
   table << std::left << std::setw(22) << "task" << std::setw(11) << "method" << std::right << std::setw(9) << "L2"
         << std::setw(9) << "PSNR" << std::setw(8) << "SSIM" << "\n";
   for (const auto& row : r.rows) {
-    csv << row.task << "," << row.method << "," << std::setprecision(8) << row.mse << "," << row.psnr << "," << row.ssim
-        << "\n";
     table << std::left << std::setw(22) << row.task << std::setw(11) << row.method << std::right << std::setw(9)
           << fixed(row.mse, 5) << std::setw(9) << fixed(row.psnr, 2) << std::setw(8) << fixed(row.ssim, 4) << "\n";
   }
-  write_text(dir / "metrics.csv", csv.str());
+  write_text(dir / "metrics.csv", metrics_csv(r));
   html << "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>gradstyle demo</title>\n"
        << "<style>body{font-family:sans-serif;margin:2em}img{image-rendering:pixelated;width:100%;max-width:"
-       << 96 * cols.size() << "px}table{border-collapse:collapse}td,th{padding:2px 10px;border-bottom:1px solid #ccc;"
+       << 96 * ncols << "px}table{border-collapse:collapse}td,th{padding:2px 10px;border-bottom:1px solid #ccc;"
        << "text-align:right}td:first-child,td:nth-child(2){text-align:left}</style></head><body>\n"
        << "<h1>GradStyle on toyfaces: inversion and editing against the ground truth</h1>\n"
        << "<p>" << a.identities << " held-out identities (never seen in training). Columns: source | e4e | GradStyle";
@@ -103,8 +133,22 @@ int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
   html << "</table>\n<p>Weights: " << wdir << " (manifest.json records how they were trained).</p>\n</body></html>\n";
   write_text(dir / "report.html", html.str());
 
+  if (!a.images_dir.empty()) {
+    Tensor x = load_folder(a.images_dir, b.G->config().size);
+    if (!a.quiet) err << "demo: inverting and editing " << x.size(0) << " images of " << a.images_dir << "\n";
+    eval::DemoResult u = eval::run_demo_on_images(b, x, o.attributes);
+    io::save_png((dir / "user_grid.png").string(), demo_grid(u));
+    write_text(dir / "user_metrics.csv", metrics_csv(u));
+    out << "demo: your images (" << x.size(0) << "): reconstruction L2 e4e " << fixed(u.rows[0].mse, 5) << ", GradStyle "
+        << fixed(u.rows[1].mse, 5) << "; " << (dir / "user_grid.png").string()
+        << " (source | e4e | GradStyle | per edit: e4e | GradStyle)\n";
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out << table.str();
+  const double change = eval::max_relative_change(b, r, a.identities);
+  if (change >= 0)
+    out << "demo: the largest change against the numbers recorded with these weights is " << fixed(100 * change, 4)
+        << " % (" << (change <= 0.01 ? "reproduced" : "NOT reproduced: see docs/toyfaces.md") << ")\n";
   out << "demo: wrote " << (dir / "grid.png").string() << ", " << (dir / "report.html").string() << " and "
       << (dir / "metrics.csv").string() << " in " << fixed(secs, 1) << " s\n";
   return 0;

@@ -9,6 +9,7 @@ namespace gradstyle::cli {
 struct DemoArgs {
   std::string out = "demo_out";  // folder for grid.png, report.html, metrics.csv
   std::string weights;           // bundle folder; empty = the repository's models/toyfaces
+  std::string images_dir;        // the user's own images too (user_grid.png, user_metrics.csv)
   int64_t identities = 6;
   std::string device = "cpu";
   bool quiet = false;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -219,8 +220,11 @@ ToyBundle ToyBundle::load(const std::string& dir, Device device) {
   return b;
 }
 
-void write_bundle(const std::string& out_dir, const std::string& generator_ckpt, const std::string& encoder_ckpt,
-                  const std::string& gradstyle_ckpt, int64_t fit_n, bool f16, const std::string& training_json) {
+namespace {
+
+// The four weight files and a manifest listing them (no demo numbers yet).
+void write_files(const std::string& out_dir, const std::string& generator_ckpt, const std::string& encoder_ckpt,
+                 const std::string& gradstyle_ckpt, int64_t fit_n, bool f16, const std::string& training_json) {
   fs::create_directories(out_dir);
   const fs::path root(out_dir);
   // Generator: g_ema and latent_avg only (not g, d or the optimisers).
@@ -271,22 +275,85 @@ void write_bundle(const std::string& out_dir, const std::string& generator_ckpt,
   io::atomic_write_file((root / "manifest.json").string(), std::vector<uint8_t>(text.begin(), text.end()));
 }
 
-DemoResult run_toyfaces_demo(ToyBundle& b, const DemoOptions& o) {
+}  // namespace
+
+static json rows_json(const DemoResult& r) {
+  json a = json::array();
+  for (const auto& row : r.rows)
+    a.push_back({{"task", row.task}, {"method", row.method}, {"mse", row.mse}, {"psnr", row.psnr}, {"ssim", row.ssim}});
+  return a;
+}
+
+void write_bundle(const std::string& out_dir, const std::string& generator_ckpt, const std::string& encoder_ckpt,
+                  const std::string& gradstyle_ckpt, int64_t fit_n, bool f16, const std::string& training_json) {
+  DemoOptions full, ci;
+  ci.identities = 2;
+  json extra = json::object();
+  if (f16) {
+    // The float32 reference bundle, to measure what float16 storage changes in the demo's metrics.
+    const std::string ref = (fs::path(out_dir) / ".f32_reference").string();
+    write_files(ref, generator_ckpt, encoder_ckpt, gradstyle_ckpt, fit_n, false, training_json);
+    ToyBundle b32 = ToyBundle::load(ref);
+    DemoResult r32 = run_toyfaces_demo(b32, full);
+    write_files(out_dir, generator_ckpt, encoder_ckpt, gradstyle_ckpt, fit_n, true, training_json);
+    ToyBundle b16 = ToyBundle::load(out_dir);
+    DemoResult r16 = run_toyfaces_demo(b16, full);
+    double worst = 0;
+    for (size_t i = 0; i < r16.rows.size(); ++i)
+      for (auto [a, b] : {std::pair{r16.rows[i].mse, r32.rows[i].mse}, std::pair{r16.rows[i].ssim, r32.rows[i].ssim}})
+        worst = std::max(worst, std::abs(a - b) / std::max(std::abs(b), 1e-12));
+    extra["f16_check"] = {{"max_relative_change", worst}, {"float32_metrics", rows_json(r32)}};
+    fs::remove_all(ref);
+  } else {
+    write_files(out_dir, generator_ckpt, encoder_ckpt, gradstyle_ckpt, fit_n, false, training_json);
+  }
+  // The demo's numbers on the bundle as written: the full table and the reduced run CI repeats.
+  ToyBundle b = ToyBundle::load(out_dir);
+  extra["demo_metrics"] = rows_json(run_toyfaces_demo(b, full));
+  extra["ci_metrics"] = rows_json(run_toyfaces_demo(b, ci));
+  extra["ci_identities"] = ci.identities;
+  const fs::path mpath = fs::path(out_dir) / "manifest.json";
+  const std::vector<uint8_t> mb = io::read_file_bytes(mpath.string());
+  json m = json::parse(std::string(mb.begin(), mb.end()));
+  for (auto& [k, v] : extra.items()) m[k] = v;
+  const std::string text = m.dump(2) + "\n";
+  io::atomic_write_file(mpath.string(), std::vector<uint8_t>(text.begin(), text.end()));
+}
+
+double max_relative_change(const ToyBundle& b, const DemoResult& r, int64_t identities) {
+  const json m = json::parse(b.manifest_text);
+  const char* key = nullptr;
+  if (m.contains("demo_metrics") && identities == DemoOptions{}.identities) key = "demo_metrics";
+  if (m.contains("ci_metrics") && identities == m.value("ci_identities", int64_t(-1))) key = "ci_metrics";
+  if (!key) return -1;
+  const json& rec = m[key];
+  if (!rec.is_array() || rec.size() != r.rows.size())
+    throw FormatError("toyfaces bundle: the manifest's " + std::string(key) + " has " + std::to_string(rec.size()) +
+                      " rows, the demo produced " + std::to_string(r.rows.size()));
+  double worst = 0;
+  for (size_t i = 0; i < r.rows.size(); ++i) {
+    const auto& row = r.rows[i];
+    if (rec[i].value("task", "") != row.task || rec[i].value("method", "") != row.method)
+      throw FormatError("toyfaces bundle: manifest row " + std::to_string(i) + " is " + rec[i].dump() + ", the demo's is " +
+                        row.task + " / " + row.method);
+    for (auto [now, then] : {std::pair{row.mse, rec[i]["mse"].get<double>()}, std::pair{row.ssim, rec[i]["ssim"].get<double>()}})
+      worst = std::max(worst, std::abs(now - then) / std::max(std::abs(then), 1e-12));
+  }
+  return worst;
+}
+
+namespace {
+
+// Inversion and edits of `source` with both methods; `truth_of(attr, delta)` renders the ground
+// truth of an edit (or returns an undefined tensor when there is none: no metric row then).
+DemoResult invert_and_edit(ToyBundle& b, const Tensor& source, const std::vector<std::string>& attributes,
+                           const std::function<Tensor(const std::string&, double)>& truth_of) {
   const auto t0 = std::chrono::steady_clock::now();
-  GS_CHECK(o.identities >= 1, ValueError, "demo: identities must be >= 1, got ", o.identities);
   autograd::NoGradGuard ng;
   auto& G = *b.G;
   auto& E = *b.E;
-  const int S = int(G.config().size);
-  const Tensor& like = G.input.input;
-  std::vector<tf::ToyIdentity> ids;
-  std::vector<tf::ToyEdit> src_edits;
-  for (int64_t k = 0; k < o.identities; ++k) {
-    ids.push_back(tf::sample_identity(o.seed, tf::heldout_index(uint64_t(k))));
-    src_edits.push_back(neutral_edit());
-  }
   DemoResult r;
-  r.source = render_batch(ids, src_edits, S).to(like.device());
+  r.source = source;
   auto inv = b.net->invert(E, G, r.source);
   const Tensor w = inv.w;
   r.e4e_rec = clamp(G.synthesis(w), -1.0, 1.0);
@@ -296,25 +363,50 @@ DemoResult run_toyfaces_demo(ToyBundle& b, const DemoOptions& o) {
     r.rows.push_back({task, "GradStyle", mean_of(mse(gs_img, truth)), mean_of(psnr(gs_img, truth)), mean_of(ssim(gs_img, truth))});
   };
   add_rows("reconstruction", r.source, r.e4e_rec, r.gs_rec);
-  for (const auto& attr : o.attributes) {
+  for (const auto& attr : attributes) {
     auto d = b.directions.find(attr);
     if (d == b.directions.end()) throw ValueError("demo: the bundle has no direction for '" + attr + "'");
     const double delta = b.edit_delta.count(attr) ? b.edit_delta.at(attr) : 0.5;
-    const double alpha = delta / d->second.scale;
-    std::vector<tf::ToyEdit> edited = src_edits;
-    for (auto& e : edited) tf::edit_field(e, attr) += delta;
-    Tensor truth = render_batch(ids, edited, S).to(like.device());
-    const Tensor w_hat = models::editing::interfacegan_edit(w, d->second.n, alpha);
+    const Tensor w_hat = models::editing::interfacegan_edit(w, d->second.n, delta / d->second.scale);
     Tensor e4e_img = clamp(G.synthesis(w_hat), -1.0, 1.0);
     Tensor gs_img = clamp(b.net->edit_stream(G, w_hat, inv.rec.F).image, -1.0, 1.0);
+    Tensor truth = truth_of(attr, delta);
     r.attributes.push_back(attr);
     r.truth.push_back(truth);
     r.e4e_edit.push_back(e4e_img);
     r.gs_edit.push_back(gs_img);
-    add_rows("edit:" + attr, truth, e4e_img, gs_img);
+    if (truth.defined()) add_rows("edit:" + attr, truth, e4e_img, gs_img);
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
+}
+
+}  // namespace
+
+DemoResult run_toyfaces_demo(ToyBundle& b, const DemoOptions& o) {
+  GS_CHECK(o.identities >= 1, ValueError, "demo: identities must be >= 1, got ", o.identities);
+  const int S = int(b.G->config().size);
+  const Device dev = b.G->input.input.device();
+  std::vector<tf::ToyIdentity> ids;
+  std::vector<tf::ToyEdit> src_edits;
+  for (int64_t k = 0; k < o.identities; ++k) {
+    ids.push_back(tf::sample_identity(o.seed, tf::heldout_index(uint64_t(k))));
+    src_edits.push_back(neutral_edit());
+  }
+  return invert_and_edit(b, render_batch(ids, src_edits, S).to(dev), o.attributes,
+                         [&](const std::string& attr, double delta) {
+                           std::vector<tf::ToyEdit> edited = src_edits;
+                           for (auto& e : edited) tf::edit_field(e, attr) += delta;
+                           return render_batch(ids, edited, S).to(dev);
+                         });
+}
+
+DemoResult run_demo_on_images(ToyBundle& b, const Tensor& images, const std::vector<std::string>& attributes) {
+  const int64_t S = b.G->config().size;
+  GS_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) == S && images.size(3) == S, ShapeError,
+           "demo: images must be [N, 3, ", S, ", ", S, "] (the bundle's resolution), got ", shape_str(images.shape()));
+  return invert_and_edit(b, images.to(b.G->input.input.device()), attributes,
+                         [](const std::string&, double) { return Tensor(); });
 }
 
 }  // namespace gradstyle::eval

@@ -90,9 +90,20 @@ TEST_CASE("toyfaces bundle: written, loaded with its CRC check, demo rows for ev
     CHECK(row.ssim <= 1.0);
     CHECK(row.ssim >= -1.0);
   }
-  // The same bundle gives the same numbers (the demo is deterministic).
+  // The same bundle gives the same numbers (the demo is deterministic), and they are the ones
+  // write_bundle recorded for this run size.
   eval::DemoResult again = eval::run_toyfaces_demo(b, o);
   CHECK(again.rows[3].mse == res.rows[3].mse);
+  CHECK(eval::max_relative_change(b, res, 2) == 0.0);
+  CHECK(eval::max_relative_change(b, res, 3) == -1.0);  // nothing recorded for 3 identities
+  CHECK(b.manifest_text.find("f16_check") != std::string::npos);
+
+  // The user's own images: inversions and edits, reconstruction rows only (no ground truth).
+  eval::DemoResult u = eval::run_demo_on_images(b, res.source, {"smile"});
+  CHECK(u.rows.size() == 2);
+  CHECK_FALSE(u.truth[0].defined());
+  CHECK(u.rows[0].mse == res.rows[0].mse);
+  CHECK_THROWS_AS(eval::run_demo_on_images(b, Tensor::zeros({1, 3, 16, 16}), {"smile"}), ShapeError);
 
   // One flipped byte is refused, naming the file.
   const fs::path victim = out / "directions.safetensors";
@@ -107,4 +118,18 @@ TEST_CASE("toyfaces bundle: written, loaded with its CRC check, demo rows for ev
   }
   CHECK_THROWS_AS(eval::ToyBundle::load((out / "missing").string()), IOError);
   fs::remove_all(out);
+}
+
+TEST_CASE("the committed toyfaces bundle reproduces its recorded demo numbers (reduced run)") {
+  const std::string dir = std::string(GS_SOURCE_ROOT) + "/models/toyfaces";
+  eval::ToyBundle b = eval::ToyBundle::load(dir);
+  eval::DemoOptions o;
+  o.identities = 2;
+  eval::DemoResult r = eval::run_toyfaces_demo(b, o);
+  const double change = eval::max_relative_change(b, r, 2);
+  INFO("largest relative change of an L2 or SSIM value: " << change);
+  CHECK(change >= 0.0);  // the manifest records this run
+  CHECK(change <= 0.01);
+  // GradStyle's reconstruction is no worse than e4e's alone (rows 0, 1: e4e, GradStyle).
+  CHECK(r.rows[1].mse <= r.rows[0].mse);
 }

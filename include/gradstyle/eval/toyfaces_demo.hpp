@@ -57,7 +57,9 @@ struct ToyBundle {
 
 // Writes a bundle folder from trained checkpoints: G (stylegan2-stage checkpoint), E (e4e-stage
 // checkpoint), the GradStyle network file, directions fitted on `fit_n` toyfaces; weights stored as
-// float16 when `f16`. `training` is recorded in the manifest as it is (a JSON object text).
+// float16 when `f16`. `training` is recorded in the manifest as it is (a JSON object text). With
+// f16 a float32 copy is run first and the largest relative change of the demo's metrics is recorded
+// ("f16_check"); then the demo's own numbers ("demo_metrics", and "ci_metrics" for 2 identities).
 void write_bundle(const std::string& out_dir, const std::string& generator_ckpt, const std::string& encoder_ckpt,
                   const std::string& gradstyle_ckpt, int64_t fit_n, bool f16, const std::string& training_json);
 
@@ -78,7 +80,7 @@ struct DemoResult {
   Tensor source;                         // [N, 3, S, S]
   Tensor e4e_rec, gs_rec;                // reconstructions
   std::vector<std::string> attributes;
-  std::vector<Tensor> truth, e4e_edit, gs_edit;  // per attribute, [N, 3, S, S] (truth: rendered)
+  std::vector<Tensor> truth, e4e_edit, gs_edit;  // per attribute, [N, 3, S, S] (truth: rendered; undefined without one)
   std::vector<MetricRow> rows;
   double seconds = 0;
 };
@@ -88,5 +90,16 @@ struct DemoResult {
 // image with the ground truth: the source for reconstruction, the same identity rendered with the
 // edited attribute for edits.
 DemoResult run_toyfaces_demo(ToyBundle& b, const DemoOptions& o);
+
+// The same on the user's images [N, 3, S, S] in [-1, 1] at the bundle's resolution: inversions and
+// edits, a reconstruction metric row per method, no ground truth for edits (truth entries are
+// undefined tensors). Throws ShapeError for another shape.
+DemoResult run_demo_on_images(ToyBundle& b, const Tensor& images, const std::vector<std::string>& attributes);
+
+// The largest relative change of any L2 or SSIM value of `r` against the numbers `write_bundle`
+// recorded in the manifest for the same run size (demo_metrics for the default size, ci_metrics
+// for the reduced one), or -1 when the manifest has none for that size. Throws FormatError when
+// the recorded rows do not line up with the demo's.
+double max_relative_change(const ToyBundle& b, const DemoResult& r, int64_t identities);
 
 }  // namespace gradstyle::eval
