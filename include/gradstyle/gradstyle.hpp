@@ -63,11 +63,15 @@
 
 // train
 #include "gradstyle/train/config.hpp"
+#include "gradstyle/train/e4e_trainer.hpp"
 #include "gradstyle/train/losses.hpp"
 #include "gradstyle/train/optim.hpp"
-#include "gradstyle/train/e4e_trainer.hpp"
 #include "gradstyle/train/stylegan2_trainer.hpp"
 #include "gradstyle/train/trainer.hpp"
+
+// eval
+#include "gradstyle/eval/metrics.hpp"
+#include "gradstyle/eval/toyfaces_demo.hpp"
 
 // io
 #include "gradstyle/io/checkpoint.hpp"

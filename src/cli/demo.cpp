@@ -64,9 +64,9 @@ io::Image demo_grid(const eval::DemoResult& r) {
 
 std::string metrics_csv(const eval::DemoResult& r) {
   std::ostringstream csv;
-  csv << "task,method,mse,psnr,ssim\n";
+  csv << "task,method,l2,psnr,ssim\n";
   for (const auto& row : r.rows)
-    csv << row.task << "," << row.method << "," << std::setprecision(8) << row.mse << "," << row.psnr << "," << row.ssim
+    csv << row.task << "," << row.method << "," << std::setprecision(8) << row.l2 << "," << row.psnr << "," << row.ssim
         << "\n";
   return csv.str();
 }
@@ -113,7 +113,7 @@ int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
         << std::setw(9) << "PSNR" << std::setw(8) << "SSIM" << "\n";
   for (const auto& row : r.rows) {
     table << std::left << std::setw(22) << row.task << std::setw(11) << row.method << std::right << std::setw(9)
-          << fixed(row.mse, 5) << std::setw(9) << fixed(row.psnr, 2) << std::setw(8) << fixed(row.ssim, 4) << "\n";
+          << fixed(row.l2, 5) << std::setw(9) << fixed(row.psnr, 2) << std::setw(8) << fixed(row.ssim, 4) << "\n";
   }
   write_text(dir / "metrics.csv", metrics_csv(r));
   html << "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>gradstyle demo</title>\n"
@@ -123,12 +123,12 @@ int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
        << "<h1>GradStyle on toyfaces: inversion and editing against the ground truth</h1>\n"
        << "<p>" << a.identities << " held-out identities (never seen in training). Columns: source | e4e | GradStyle";
   for (const auto& at : r.attributes) html << " | " << at << ": ground truth | e4e | GradStyle";
-  html << ".</p>\n<img src=\"grid.png\" alt=\"demo grid\">\n<h2>Metrics</h2>\n<p>L2 = mean squared error on [0, 1], "
-       << "PSNR in dB, SSIM (11 x 11 Gaussian window); reconstruction against the source, edits against the same "
+  html << ".</p>\n<img src=\"grid.png\" alt=\"demo grid\">\n<h2>Metrics</h2>\n<p>L2 = mean squared error with images in [-1, 1], "
+       << "PSNR in dB on [0, 1], SSIM (21 x 21 uniform window; SPEC D.2), on uint8 images; reconstruction against the source, edits against the same "
        << "identity rendered with the edited attribute.</p>\n<table><tr><th>task</th><th>method</th><th>L2</th>"
        << "<th>PSNR</th><th>SSIM</th></tr>\n";
   for (const auto& row : r.rows)
-    html << "<tr><td>" << row.task << "</td><td>" << row.method << "</td><td>" << fixed(row.mse, 5) << "</td><td>"
+    html << "<tr><td>" << row.task << "</td><td>" << row.method << "</td><td>" << fixed(row.l2, 5) << "</td><td>"
          << fixed(row.psnr, 2) << "</td><td>" << fixed(row.ssim, 4) << "</td></tr>\n";
   html << "</table>\n<p>Weights: " << wdir << " (manifest.json records how they were trained).</p>\n</body></html>\n";
   write_text(dir / "report.html", html.str());
@@ -139,8 +139,8 @@ int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
     eval::DemoResult u = eval::run_demo_on_images(b, x, o.attributes);
     io::save_png((dir / "user_grid.png").string(), demo_grid(u));
     write_text(dir / "user_metrics.csv", metrics_csv(u));
-    out << "demo: your images (" << x.size(0) << "): reconstruction L2 e4e " << fixed(u.rows[0].mse, 5) << ", GradStyle "
-        << fixed(u.rows[1].mse, 5) << "; " << (dir / "user_grid.png").string()
+    out << "demo: your images (" << x.size(0) << "): reconstruction L2 e4e " << fixed(u.rows[0].l2, 5) << ", GradStyle "
+        << fixed(u.rows[1].l2, 5) << "; " << (dir / "user_grid.png").string()
         << " (source | e4e | GradStyle | per edit: e4e | GradStyle)\n";
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

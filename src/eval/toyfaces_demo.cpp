@@ -280,7 +280,7 @@ void write_files(const std::string& out_dir, const std::string& generator_ckpt, 
 static json rows_json(const DemoResult& r) {
   json a = json::array();
   for (const auto& row : r.rows)
-    a.push_back({{"task", row.task}, {"method", row.method}, {"mse", row.mse}, {"psnr", row.psnr}, {"ssim", row.ssim}});
+    a.push_back({{"task", row.task}, {"method", row.method}, {"l2", row.l2}, {"psnr", row.psnr}, {"ssim", row.ssim}});
   return a;
 }
 
@@ -300,7 +300,7 @@ void write_bundle(const std::string& out_dir, const std::string& generator_ckpt,
     DemoResult r16 = run_toyfaces_demo(b16, full);
     double worst = 0;
     for (size_t i = 0; i < r16.rows.size(); ++i)
-      for (auto [a, b] : {std::pair{r16.rows[i].mse, r32.rows[i].mse}, std::pair{r16.rows[i].ssim, r32.rows[i].ssim}})
+      for (auto [a, b] : {std::pair{r16.rows[i].l2, r32.rows[i].l2}, std::pair{r16.rows[i].ssim, r32.rows[i].ssim}})
         worst = std::max(worst, std::abs(a - b) / std::max(std::abs(b), 1e-12));
     extra["f16_check"] = {{"max_relative_change", worst}, {"float32_metrics", rows_json(r32)}};
     fs::remove_all(ref);
@@ -336,7 +336,7 @@ double max_relative_change(const ToyBundle& b, const DemoResult& r, int64_t iden
     if (rec[i].value("task", "") != row.task || rec[i].value("method", "") != row.method)
       throw FormatError("toyfaces bundle: manifest row " + std::to_string(i) + " is " + rec[i].dump() + ", the demo's is " +
                         row.task + " / " + row.method);
-    for (auto [now, then] : {std::pair{row.mse, rec[i]["mse"].get<double>()}, std::pair{row.ssim, rec[i]["ssim"].get<double>()}})
+    for (auto [now, then] : {std::pair{row.l2, rec[i]["l2"].get<double>()}, std::pair{row.ssim, rec[i]["ssim"].get<double>()}})
       worst = std::max(worst, std::abs(now - then) / std::max(std::abs(then), 1e-12));
   }
   return worst;
@@ -358,9 +358,11 @@ DemoResult invert_and_edit(ToyBundle& b, const Tensor& source, const std::vector
   const Tensor w = inv.w;
   r.e4e_rec = clamp(G.synthesis(w), -1.0, 1.0);
   r.gs_rec = clamp(inv.rec.image, -1.0, 1.0);
-  auto add_rows = [&](const std::string& task, const Tensor& truth, const Tensor& e4e_img, const Tensor& gs_img) {
-    r.rows.push_back({task, "e4e", mean_of(mse(e4e_img, truth)), mean_of(psnr(e4e_img, truth)), mean_of(ssim(e4e_img, truth))});
-    r.rows.push_back({task, "GradStyle", mean_of(mse(gs_img, truth)), mean_of(psnr(gs_img, truth)), mean_of(ssim(gs_img, truth))});
+  // SPEC D.2: images quantised to uint8 (what the saved PNGs hold) before measuring.
+  auto add_rows = [&](const std::string& task, const Tensor& truth_f, const Tensor& e4e_f, const Tensor& gs_f) {
+    const Tensor truth = quantize_u8(truth_f), e4e_img = quantize_u8(e4e_f), gs_img = quantize_u8(gs_f);
+    r.rows.push_back({task, "e4e", mean_of(l2(e4e_img, truth)), mean_of(psnr(e4e_img, truth)), mean_of(ssim(e4e_img, truth))});
+    r.rows.push_back({task, "GradStyle", mean_of(l2(gs_img, truth)), mean_of(psnr(gs_img, truth)), mean_of(ssim(gs_img, truth))});
   };
   add_rows("reconstruction", r.source, r.e4e_rec, r.gs_rec);
   for (const auto& attr : attributes) {

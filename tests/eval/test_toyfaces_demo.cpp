@@ -86,14 +86,14 @@ TEST_CASE("toyfaces bundle: written, loaded with its CRC check, demo rows for ev
   CHECK(res.truth.size() == 4);
   for (const auto& row : res.rows) {
     INFO(row.task << " " << row.method);
-    CHECK(std::isfinite(row.mse));
+    CHECK(std::isfinite(row.l2));
     CHECK(row.ssim <= 1.0);
     CHECK(row.ssim >= -1.0);
   }
   // The same bundle gives the same numbers (the demo is deterministic), and they are the ones
   // write_bundle recorded for this run size.
   eval::DemoResult again = eval::run_toyfaces_demo(b, o);
-  CHECK(again.rows[3].mse == res.rows[3].mse);
+  CHECK(again.rows[3].l2 == res.rows[3].l2);
   CHECK(eval::max_relative_change(b, res, 2) == 0.0);
   CHECK(eval::max_relative_change(b, res, 3) == -1.0);  // nothing recorded for 3 identities
   CHECK(b.manifest_text.find("f16_check") != std::string::npos);
@@ -102,7 +102,7 @@ TEST_CASE("toyfaces bundle: written, loaded with its CRC check, demo rows for ev
   eval::DemoResult u = eval::run_demo_on_images(b, res.source, {"smile"});
   CHECK(u.rows.size() == 2);
   CHECK_FALSE(u.truth[0].defined());
-  CHECK(u.rows[0].mse == res.rows[0].mse);
+  CHECK(u.rows[0].l2 == res.rows[0].l2);
   CHECK_THROWS_AS(eval::run_demo_on_images(b, Tensor::zeros({1, 3, 16, 16}), {"smile"}), ShapeError);
 
   // One flipped byte is refused, naming the file.
@@ -131,5 +131,5 @@ TEST_CASE("the committed toyfaces bundle reproduces its recorded demo numbers (r
   CHECK(change >= 0.0);  // the manifest records this run
   CHECK(change <= 0.01);
   // GradStyle's reconstruction is no worse than e4e's alone (rows 0, 1: e4e, GradStyle).
-  CHECK(r.rows[1].mse <= r.rows[0].mse);
+  CHECK(r.rows[1].l2 <= r.rows[0].l2);
 }

@@ -73,7 +73,7 @@ struct DemoOptions {
 struct MetricRow {
   std::string task;    // "reconstruction" or "edit:<attr>"
   std::string method;  // "e4e" or "GradStyle"
-  double mse = 0, psnr = 0, ssim = 0;
+  double l2 = 0, psnr = 0, ssim = 0;  // eval/metrics.hpp (SPEC D.2), on uint8-quantised images
 };
 
 struct DemoResult {
