@@ -37,5 +37,6 @@ std::unique_ptr<Command> make_toyfaces_command();
 std::unique_ptr<Command> make_train_command();
 std::unique_ptr<Command> make_demo_command();
 std::unique_ptr<Command> make_bundle_command();
+std::unique_ptr<Command> make_eval_command();
 
 }  // namespace gradstyle::cli
