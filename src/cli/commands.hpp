@@ -66,6 +66,10 @@ struct TrainArgs {
 // bitwise identical to an uninterrupted one. Returns the exit code (0).
 int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err);
 
+// The PNG/JPEG/BMP files of a folder, sorted by name (other files are skipped). UsageError naming
+// `flag` when the folder is missing or holds no image.
+std::vector<std::string> list_images(const std::string& dir, const std::string& flag);
+
 // Seconds as "0:19" / "1:02:03".
 std::string format_duration(double seconds);
 

@@ -73,16 +73,7 @@ std::string metrics_csv(const eval::DemoResult& r) {
 
 // The images of a folder (sorted by name), resized to size x size, as [N, 3, size, size].
 Tensor load_folder(const std::string& dir, int64_t size) {
-  if (!fs::is_directory(dir)) throw UsageError("--images_dir: " + dir + " is not a folder");
-  std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::string ext = e.path().extension().string();
-    for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-    if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp"))
-      files.push_back(e.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  if (files.empty()) throw UsageError("--images_dir: no PNG/JPEG/BMP images in " + dir);
+  std::vector<std::string> files = list_images(dir, "--images_dir");
   if (files.size() > 64) files.resize(64);
   std::vector<Tensor> xs;
   for (const auto& f : files) xs.push_back(io::image_to_tensor(io::resize_pil(io::load_image(f), int(size), int(size))));

@@ -29,15 +29,8 @@ using nlohmann::json;
 namespace {
 
 std::vector<fs::path> images_of(const std::string& dir, const char* flag) {
-  if (!fs::is_directory(dir)) throw UsageError(std::string(flag) + ": " + io::quoted(dir) + " is not a folder");
   std::vector<fs::path> v;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::string ext = e.path().extension().string();
-    for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-    if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp")) v.push_back(e.path());
-  }
-  std::sort(v.begin(), v.end());
-  if (v.empty()) throw UsageError(std::string(flag) + ": no PNG/JPEG/BMP images in " + io::quoted(dir));
+  for (const auto& f : list_images(dir, flag)) v.emplace_back(f);
   return v;
 }
 

@@ -1,6 +1,8 @@
 // gradstyle generate: images from seeds (NVIDIA generate.py's z) or from projected W+ latents.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -63,6 +65,21 @@ std::vector<int64_t> parse_seeds(const std::string& spec) {
   }
   if (out.empty()) throw UsageError("--seeds: empty list");
   return out;
+}
+
+std::vector<std::string> list_images(const std::string& dir, const std::string& flag) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) throw UsageError(flag + ": " + io::quoted(dir) + " is not a folder");
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::string ext = e.path().extension().string();
+    for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp"))
+      files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) throw UsageError(flag + ": no PNG/JPEG/BMP images in " + io::quoted(dir));
+  return files;
 }
 
 std::string format_duration(double seconds) {

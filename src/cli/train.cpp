@@ -128,6 +128,17 @@ struct StageLoop {
   int64_t iterations = 0, log_every = 1, image_every = 0, save_every = 1, keep_last = 1;
 };
 
+// The bookkeeping keys every stage configuration has under the same names.
+template <class Config>
+void with_bookkeeping(StageLoop& L, const Config& cfg) {
+  L.lr = cfg.lr;
+  L.iterations = cfg.iterations;
+  L.log_every = cfg.log_every;
+  L.image_every = cfg.image_every;
+  L.save_every = cfg.save_every;
+  L.keep_last = cfg.keep_last;
+}
+
 // The loop shared by every stage: metrics.csv rows, progress lines, images/iteration_N.png,
 // checkpoints/iteration_N + last.safetensors (serialised once; last is a crash-safe copy).
 void run_loop(const StageLoop& L, const fs::path& exp, bool quiet, std::ostream& err) {
@@ -207,12 +218,7 @@ int run_train_stylegan2(const TrainArgs& a, const std::string& cfg_text, std::os
   };
   L.columns = {"d_loss", "real_score", "fake_score", "g_loss", "r1", "path", "path_length"};
   L.progress = {"d_loss", "g_loss", "real_score", "fake_score"};
-  L.lr = cfg.lr;
-  L.iterations = cfg.iterations;
-  L.log_every = cfg.log_every;
-  L.image_every = cfg.image_every;
-  L.save_every = cfg.save_every;
-  L.keep_last = cfg.keep_last;
+  with_bookkeeping(L, cfg);
   run_loop(L, exp, a.quiet, err);
   out << "train: done, " << t.iteration() << " iterations; checkpoint " << (exp / "checkpoints" / "last.safetensors").string()
       << " (a rosinality-layout generator checkpoint: g_ema, latent_avg, d)\n";
@@ -247,12 +253,7 @@ int run_train_e4e(const TrainArgs& a, const std::string& cfg_text, std::ostream&
   L.image = [&] { return grid_image(t.last_grid()); };
   L.columns = {"total", "l2", "delta", "latent", "stage"};
   L.progress = {"total", "l2", "latent", "stage"};
-  L.lr = cfg.lr;
-  L.iterations = cfg.iterations;
-  L.log_every = cfg.log_every;
-  L.image_every = cfg.image_every;
-  L.save_every = cfg.save_every;
-  L.keep_last = cfg.keep_last;
+  with_bookkeeping(L, cfg);
   run_loop(L, exp, a.quiet, err);
   out << "train: done, " << t.iteration() << " iterations; checkpoint " << (exp / "checkpoints" / "last.safetensors").string()
       << " (an e4e encoder checkpoint: encoder.*, latent_avg)\n";
@@ -344,12 +345,7 @@ int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
   L.image = [&] { return grid_image(trainer.last_grid()); };
   L.columns = kColumns;
   L.progress = {"total", "l2", "aligner", "d_loss"};
-  L.lr = cfg.lr;
-  L.iterations = cfg.iterations;
-  L.log_every = cfg.log_every;
-  L.image_every = cfg.image_every;
-  L.save_every = cfg.save_every;
-  L.keep_last = cfg.keep_last;
+  with_bookkeeping(L, cfg);
   run_loop(L, exp, a.quiet, err);
   out << "train: done, " << trainer.iteration() << " iterations; checkpoint " << last.string() << "\n";
   return 0;

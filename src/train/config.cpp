@@ -72,13 +72,7 @@ static std::map<std::string, Field> fields(TrainConfig& c, std::string& reductio
 }
 
 TrainConfig TrainConfig::parse(const std::string& text, const std::vector<std::string>& model_keys) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ValueError(std::string("training config: not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw ValueError("training config: expected a JSON object, got " + std::string(j.type_name()));
+  const json j = parse_object(text, "training config");
   TrainConfig c;
   std::string reduction = "mean";
   auto table = fields(c, reduction);

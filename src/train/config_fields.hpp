@@ -1,7 +1,7 @@
 #pragma once
-// The table-driven JSON configuration helpers shared by the training configurations (config.cpp,
-// stylegan2_trainer.cpp): one Field per key reads, range-checks and writes it, so a key cannot be
-// read but not written (or the reverse). Private to src/train.
+// What the trainers share (config.cpp, trainer.cpp, stylegan2_trainer.cpp, e4e_trainer.cpp): the
+// table-driven JSON configuration (one Field per key reads, range-checks and writes it, so a key cannot be
+// read but not written, or the reverse) and the checkpoint helpers. Private to src/train.
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -11,6 +11,10 @@
 #include <vector>
 
 #include "gradstyle/core/error.hpp"
+#include "gradstyle/core/tensor.hpp"
+#include "gradstyle/io/safetensors.hpp"
+#include "gradstyle/io/tensor_bridge.hpp"
+#include "gradstyle/nn/module.hpp"
 
 namespace gradstyle::train::detail {
 
@@ -86,5 +90,44 @@ inline void read_fields(const json& j, std::map<std::string, Field>& table, cons
   for (size_t i = 0; i < errors.size(); ++i) msg << (i ? "; " : "") << errors[i];
   throw ValueError(msg.str());
 }
+
+// Parses `text` as a JSON object; ValueError "<what>: not valid JSON ..." / "expected a JSON object".
+// When `stage` is given, a "stage" key must equal it.
+inline json parse_object(const std::string& text, const std::string& what, const char* stage = nullptr) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw ValueError(what + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object()) throw ValueError(what + ": expected a JSON object, got " + std::string(j.type_name()));
+  if (stage && j.contains("stage") && j["stage"] != stage)
+    throw ValueError(what + ": stage = " + j["stage"].dump() + " (expected \"" + stage + "\")");
+  return j;
+}
+
+// A 0-d or one-element tensor's value as double (any dtype, any device).
+inline double value_of(const Tensor& t) {
+  return t.detach().to(DType::f64).to(Device::cpu()).to_vector<double>().at(0);
+}
+inline Tensor scalar_i64(int64_t v) { return Tensor::from_vector<int64_t>({v}, {}); }
+
+// Reading a training checkpoint: entries under a prefix (on a device) and named scalars.
+struct CheckpointReader {
+  const io::NamedTensors& in;
+  std::string path;
+  nn::StateDict prefixed(const std::string& prefix, Device dev) const {
+    nn::StateDict sd;
+    for (auto& [k, raw] : in)
+      if (k.rfind(prefix, 0) == 0) sd[k.substr(prefix.size())] = io::to_tensor(raw).to(dev);
+    return sd;
+  }
+  Tensor tensor(const std::string& k) const {
+    for (auto& [name, raw] : in)
+      if (name == k) return io::to_tensor(raw);
+    throw FormatError(path + ": not a training checkpoint (no '" + k + "')");
+  }
+  int64_t i64(const std::string& k) const { return tensor(k).to_vector<int64_t>().at(0); }
+};
 
 }  // namespace gradstyle::train::detail

@@ -63,21 +63,10 @@ std::map<std::string, Field> fields(E4ETrainConfig& c) {
   return f;
 }
 
-double value_of(const Tensor& t) { return t.detach().to(DType::f64).to(Device::cpu()).to_vector<double>().at(0); }
-Tensor scalar_i64(int64_t v) { return Tensor::from_vector<int64_t>({v}, {}); }
-
 }  // namespace
 
 E4ETrainConfig E4ETrainConfig::parse(const std::string& text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ValueError(std::string("e4e training config: not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw ValueError("e4e training config: expected a JSON object");
-  if (j.contains("stage") && j["stage"] != "e4e")
-    throw ValueError("e4e training config: stage = " + j["stage"].dump() + " (expected \"e4e\")");
+  const json j = parse_object(text, "e4e training config", "e4e");
   E4ETrainConfig c;
   auto table = fields(c);
   read_fields(j, table, "e4e training config", {"stage"});
@@ -238,25 +227,14 @@ void E4ETrainer::load(const std::string& path) {
     throw ValueError(path + ": the checkpoint's configuration " + saved.dump(-1) + " differs from this run's " +
                      mine.dump(-1));
   const Device dev = g_->input.input.device();
-  auto split = [&](const std::string& prefix) {
-    nn::StateDict sd;
-    for (auto& [k, raw] : in)
-      if (k.rfind(prefix, 0) == 0) sd[k.substr(prefix.size())] = io::to_tensor(raw).to(dev);
-    return sd;
-  };
-  auto scalar = [&](const std::string& k) -> int64_t {
-    for (auto& [name, raw] : in)
-      if (name == k) return io::to_tensor(raw).to_vector<int64_t>().at(0);
-    throw FormatError(path + ": not a training checkpoint (no '" + k + "')");
-  };
-  e_->load_state_dict(split("encoder."));
-  for (auto& [k, raw] : in)
-    if (k == "latent_avg") e_->latent_avg = io::to_tensor(raw).to(dev);
-  opt_->load_state_dict(split("optim."));
-  iteration_ = scalar("iteration");
-  data_->position = scalar("data.position");
-  rng_data_.set_offset(uint64_t(scalar("rng.data.offset")));
-  rng_latent_.set_offset(uint64_t(scalar("rng.latent.offset")));
+  const CheckpointReader r{in, path};
+  e_->load_state_dict(r.prefixed("encoder.", dev));
+  e_->latent_avg = r.tensor("latent_avg").to(dev);
+  opt_->load_state_dict(r.prefixed("optim.", dev));
+  iteration_ = r.i64("iteration");
+  data_->position = r.i64("data.position");
+  rng_data_.set_offset(uint64_t(r.i64("rng.data.offset")));
+  rng_latent_.set_offset(uint64_t(r.i64("rng.latent.offset")));
 }
 
 }  // namespace gradstyle::train

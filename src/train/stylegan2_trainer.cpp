@@ -77,15 +77,7 @@ std::map<std::string, int64_t> channels_by_name(const std::map<int64_t, int64_t>
 }  // namespace
 
 StyleGAN2TrainConfig StyleGAN2TrainConfig::parse(const std::string& text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw ValueError(std::string("stylegan2 training config: not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw ValueError("stylegan2 training config: expected a JSON object");
-  if (j.contains("stage") && j["stage"] != "stylegan2")
-    throw ValueError("stylegan2 training config: stage = " + j["stage"].dump() + " (expected \"stylegan2\")");
+  const json j = parse_object(text, "stylegan2 training config", "stylegan2");
   StyleGAN2TrainConfig c;
   std::map<std::string, int64_t> channels;
   auto table = fields(c, channels);
@@ -172,8 +164,6 @@ class ToyfacesSource : public DataSource {
   int64_t identities_;
 };
 
-double value_of(const Tensor& t) { return t.detach().to(DType::f64).to(Device::cpu()).to_vector<double>().at(0); }
-Tensor scalar_i64(int64_t v) { return Tensor::from_vector<int64_t>({v}, {}); }
 Tensor scalar_f64(double v) { return Tensor::from_vector<double>({v}, {}); }
 
 }  // namespace
@@ -391,28 +381,18 @@ void StyleGAN2Trainer::load(const std::string& path) {
     throw ValueError(path + ": the checkpoint's configuration " + saved.dump(-1) + " differs from this run's " +
                      mine.dump(-1));
   const Device dev = g_->input.input.device();
-  auto split = [&](const std::string& prefix) {
-    nn::StateDict sd;
-    for (auto& [k, raw] : in)
-      if (k.rfind(prefix, 0) == 0) sd[k.substr(prefix.size())] = io::to_tensor(raw).to(dev);
-    return sd;
-  };
-  auto scalar = [&](const std::string& k) -> Tensor {
-    for (auto& [name, raw] : in)
-      if (name == k) return io::to_tensor(raw);
-    throw FormatError(path + ": not a training checkpoint (no '" + k + "')");
-  };
-  g_->load_state_dict(split("g."));
-  g_ema_->load_state_dict(split("g_ema."));
-  d_->load_state_dict(split("d."));
-  g_opt_->load_state_dict(split("g_optim."));
-  d_opt_->load_state_dict(split("d_optim."));
-  iteration_ = scalar("iteration").to_vector<int64_t>().at(0);
-  data_->position = scalar("data.position").to_vector<int64_t>().at(0);
-  rng_data_.set_offset(uint64_t(scalar("rng.data.offset").to_vector<int64_t>().at(0)));
-  rng_latent_.set_offset(uint64_t(scalar("rng.latent.offset").to_vector<int64_t>().at(0)));
-  rng_noise_.set_offset(uint64_t(scalar("rng.noise.offset").to_vector<int64_t>().at(0)));
-  mean_path_length_ = scalar("mean_path_length").to_vector<double>().at(0);
+  const CheckpointReader r{in, path};
+  g_->load_state_dict(r.prefixed("g.", dev));
+  g_ema_->load_state_dict(r.prefixed("g_ema.", dev));
+  d_->load_state_dict(r.prefixed("d.", dev));
+  g_opt_->load_state_dict(r.prefixed("g_optim.", dev));
+  d_opt_->load_state_dict(r.prefixed("d_optim.", dev));
+  iteration_ = r.i64("iteration");
+  data_->position = r.i64("data.position");
+  rng_data_.set_offset(uint64_t(r.i64("rng.data.offset")));
+  rng_latent_.set_offset(uint64_t(r.i64("rng.latent.offset")));
+  rng_noise_.set_offset(uint64_t(r.i64("rng.noise.offset")));
+  mean_path_length_ = r.tensor("mean_path_length").to_vector<double>().at(0);
 }
 
 }  // namespace gradstyle::train

@@ -17,10 +17,14 @@
 #include "gradstyle/ops/reduce.hpp"
 #include "gradstyle/ops/shape.hpp"
 #include "gradstyle/train/losses.hpp"
+#include "train/config_fields.hpp"
 
 namespace gradstyle::train {
 
 namespace fs = std::filesystem;
+using detail::CheckpointReader;
+using detail::scalar_i64;
+using detail::value_of;
 using models::gsnet::GradStyleConfig;
 using models::gsnet::GradStyleNet;
 
@@ -115,14 +119,6 @@ class GeneratorSource : public DataSource {
   int64_t loss_size_;
 };
 
-double value_of(const Tensor& t) { return t.to(DType::f64).to(Device::cpu()).to_vector<double>().at(0); }
-
-Tensor scalar_i64(int64_t v) { return Tensor::from_vector<int64_t>({v}, {}); }
-int64_t read_i64(const io::NamedTensors& m, const std::string& k, const std::string& path) {
-  for (const auto& [name, raw] : m)
-    if (name == k) return io::to_tensor(raw).to_vector<int64_t>().at(0);
-  throw FormatError(path + ": not a training checkpoint (no '" + k + "')");
-}
 
 std::unique_ptr<Optimizer> make_module_optimizer(const TrainConfig& c, NamedParameters params) {
   if (c.optimizer == "ranger") {
@@ -360,28 +356,19 @@ void Trainer::load(const std::string& path) {
   if (meta["gradstyle_config"] != net_cfg_.to_json_text())
     throw ValueError(path + ": the checkpoint's network configuration " + meta["gradstyle_config"] +
                      " differs from this run's " + net_cfg_.to_json_text());
-  auto split = [&](const std::string& prefix) {
-    nn::StateDict sd;
-    for (auto& [k, raw] : in)
-      if (k.rfind(prefix, 0) == 0) sd[k.substr(prefix.size())] = io::to_tensor(raw);
-    return sd;
-  };
   // Saved dtypes are kept (optimiser hyperparameters are float64 even for float32 models).
-  auto on_device = [](nn::StateDict sd, const Tensor& like) {
-    for (auto& [k, t] : sd) t = t.to(like.device());
-    return sd;
-  };
-  const Tensor& like = nets_.G->input.input;
-  net_->load_state_dict(on_device(split("net."), like));
-  opt_->load_state_dict(on_device(split("opt."), like));
+  const Device dev = nets_.G->input.input.device();
+  const CheckpointReader r{in, path};
+  net_->load_state_dict(r.prefixed("net.", dev));
+  opt_->load_state_dict(r.prefixed("opt.", dev));
   if (d_opt_) {
-    nets_.D->load_state_dict(on_device(split("d."), like));
-    d_opt_->load_state_dict(on_device(split("d_opt."), like));
+    nets_.D->load_state_dict(r.prefixed("d.", dev));
+    d_opt_->load_state_dict(r.prefixed("d_opt.", dev));
   }
-  iteration_ = read_i64(in, "iteration", path);
-  data_->position = read_i64(in, "data.position", path);
-  rng_data_.set_offset(uint64_t(read_i64(in, "rng.data.offset", path)));
-  rng_warp_.set_offset(uint64_t(read_i64(in, "rng.warp.offset", path)));
+  iteration_ = r.i64("iteration");
+  data_->position = r.i64("data.position");
+  rng_data_.set_offset(uint64_t(r.i64("rng.data.offset")));
+  rng_warp_.set_offset(uint64_t(r.i64("rng.warp.offset")));
 }
 
 Networks load_networks(const TrainConfig& cfg, Device device) {

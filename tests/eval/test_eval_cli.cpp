@@ -41,6 +41,15 @@ struct Folders {
     std::ofstream(gt / "notes.txt") << "not an image";
   }
   ~Folders() { fs::remove_all(root); }
+  cli::EvalArgs args() const {
+    cli::EvalArgs a;
+    a.gt_dir = gt.string();
+    a.pred_dir = pred.string();
+    a.save_dir = (root / "out").string();
+    a.device = "cpu";
+    a.quiet = true;
+    return a;
+  }
 };
 
 std::string read(const fs::path& p) {
@@ -54,12 +63,7 @@ std::string read(const fs::path& p) {
 
 TEST_CASE("gradstyle eval: per-image values equal the metric functions on the files, summary = their mean") {
   Folders f;
-  cli::EvalArgs a;
-  a.gt_dir = f.gt.string();
-  a.pred_dir = f.pred.string();
-  a.save_dir = (f.root / "out").string();
-  a.device = "cpu";
-  a.quiet = true;
+  cli::EvalArgs a = f.args();
   std::ostringstream out, err;
   REQUIRE(cli::run_eval(a, out, err) == 0);
   const std::string csv = read(f.root / "out" / "metrics.csv");
@@ -98,12 +102,7 @@ TEST_CASE("gradstyle eval: per-image values equal the metric functions on the fi
 
 TEST_CASE("gradstyle eval: refusals name the problem and write nothing") {
   Folders f;
-  cli::EvalArgs a;
-  a.gt_dir = f.gt.string();
-  a.pred_dir = f.pred.string();
-  a.save_dir = (f.root / "out").string();
-  a.device = "cpu";
-  a.quiet = true;
+  cli::EvalArgs a = f.args();
   std::ostringstream out, err;
   a.metrics = "l2,fid";
   CHECK_THROWS_AS(cli::run_eval(a, out, err), cli::UsageError);
