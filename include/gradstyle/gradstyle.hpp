@@ -70,6 +70,7 @@
 #include "gradstyle/train/trainer.hpp"
 
 // eval
+#include "gradstyle/eval/ablation.hpp"
 #include "gradstyle/eval/inversion.hpp"
 #include "gradstyle/eval/metrics.hpp"
 #include "gradstyle/eval/toyfaces_demo.hpp"

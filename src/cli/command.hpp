@@ -37,6 +37,7 @@ std::unique_ptr<Command> make_toyfaces_command();
 std::unique_ptr<Command> make_train_command();
 std::unique_ptr<Command> make_demo_command();
 std::unique_ptr<Command> make_bundle_command();
+std::unique_ptr<Command> make_results_command();
 std::unique_ptr<Command> make_eval_command();
 std::unique_ptr<Command> make_invert_command();
 std::unique_ptr<Command> make_edit_command();

@@ -6,6 +6,7 @@ std::vector<std::unique_ptr<Command>> command_table() {
   std::vector<std::unique_ptr<Command>> t;
   t.push_back(make_demo_command());
   t.push_back(make_bundle_command());
+  t.push_back(make_results_command());
   t.push_back(make_invert_command());
   t.push_back(make_edit_command());
   t.push_back(make_eval_command());

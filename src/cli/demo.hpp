@@ -28,4 +28,14 @@ struct BundleArgs {
 };
 int run_bundle(const BundleArgs& a, std::ostream& out, std::ostream& err);
 
+struct ResultsArgs {
+  std::string weights;        // bundle folder; empty = default_weights_dir()
+  std::string out = "docs/results.md";
+  int64_t identities = 32;
+  std::string device = "cpu";
+};
+// The toyfaces ground-truth benchmark (eval/ablation.hpp) written as markdown to `out`; prints the
+// claims' lines. Returns 0.
+int run_results(const ResultsArgs& a, std::ostream& out, std::ostream& err);
+
 }  // namespace gradstyle::cli

@@ -35,14 +35,6 @@ const std::vector<std::string> kFiles = {"generator.safetensors", "encoder.safet
 // The demo's attribute change per edit, from a neutral source (see neutral_edit).
 const std::map<std::string, double> kDefaultDelta = {{"smile", 0.9}, {"age", 0.8}, {"yaw", 0.7}, {"eye_openness", -0.6}};
 
-tf::ToyEdit neutral_edit() {
-  tf::ToyEdit e;
-  e.yaw = 0;
-  e.smile = 0;
-  e.eye_openness = 0.8;
-  e.age = 0.1;
-  return e;
-}
 
 std::string crc_hex(const std::vector<uint8_t>& bytes) {
   char buf[16];
@@ -50,11 +42,6 @@ std::string crc_hex(const std::vector<uint8_t>& bytes) {
   return buf;
 }
 
-Tensor render_batch(const std::vector<tf::ToyIdentity>& ids, const std::vector<tf::ToyEdit>& edits, int size) {
-  Tensor t = Tensor::empty({int64_t(ids.size()), 3, size, size});
-  for (size_t i = 0; i < ids.size(); ++i) tf::render_into(ids[i], edits[i], size, t.data<float>() + i * 3 * size * size);
-  return tf::to_network_input(t);
-}
 
 // Solves the symmetric positive definite system A x = b (n x n, row-major) by Cholesky.
 std::vector<double> spd_solve(std::vector<double> A, std::vector<double> b, int64_t n) {
@@ -97,6 +84,21 @@ void write_f16(const std::string& in, const std::string& out, bool f16, const st
 }
 
 }  // namespace
+
+tf::ToyEdit neutral_edit() {
+  tf::ToyEdit e;
+  e.yaw = 0;
+  e.smile = 0;
+  e.eye_openness = 0.8;
+  e.age = 0.1;
+  return e;
+}
+
+Tensor render_batch(const std::vector<tf::ToyIdentity>& ids, const std::vector<tf::ToyEdit>& edits, int size) {
+  Tensor t = Tensor::empty({int64_t(ids.size()), 3, size, size});
+  for (size_t i = 0; i < ids.size(); ++i) tf::render_into(ids[i], edits[i], size, t.data<float>() + i * 3 * size * size);
+  return tf::to_network_input(t);
+}
 
 std::map<std::string, Direction> fit_directions(models::e4e::Encoder4Editing& E, int64_t n, uint64_t seed,
                                                 uint64_t offset) {

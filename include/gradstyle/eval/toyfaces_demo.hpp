@@ -18,11 +18,18 @@
 #include <vector>
 
 #include "gradstyle/core/tensor.hpp"
+#include "gradstyle/data/toyfaces.hpp"
 #include "gradstyle/models/e4e.hpp"
 #include "gradstyle/models/gradstyle_net.hpp"
 #include "gradstyle/models/stylegan2.hpp"
 
 namespace gradstyle::eval {
+
+// The demo's source expression: yaw 0, smile 0, eye openness 0.8, age 0.1 (edits start from it).
+data::toyfaces::ToyEdit neutral_edit();
+// Renders identity i with edit i at size x size: [N, 3, size, size] in [-1, 1] (network input).
+Tensor render_batch(const std::vector<data::toyfaces::ToyIdentity>& ids,
+                    const std::vector<data::toyfaces::ToyEdit>& edits, int size);
 
 struct Direction {
   Tensor n;        // [1, style_dim], unit norm
