@@ -122,3 +122,46 @@ TEST_CASE("gradstyle eval: refusals name the problem and write nothing") {
   CHECK(cli::run_eval(a, out, err) == 0);
   CHECK(read(f.root / "out" / "metrics.csv").find("img2.png") == std::string::npos);
 }
+
+TEST_CASE("gradstyle eval: SSIM, PSNR and L2 equal scikit-image's on real photo pairs") {
+  // tests/golden/metrics: made by tools/reference/make_metric_fixtures.py with scikit-image 0.19.
+  const fs::path golden = fs::path(GS_SOURCE_ROOT) / "tests" / "golden" / "metrics";
+  const nlohmann::json ref = nlohmann::json::parse(read(golden / "skimage.json"));
+  const fs::path root = fs::temp_directory_path() / ("gs_eval_skimage_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "gt");
+  fs::create_directories(root / "pred");
+  for (const auto& [name, v] : ref["pairs"].items()) {
+    fs::copy_file(golden / (name + "_gt.png"), root / "gt" / (name + ".png"));
+    fs::copy_file(golden / (name + "_pred.png"), root / "pred" / (name + ".png"));
+  }
+  cli::EvalArgs a;
+  a.gt_dir = (root / "gt").string();
+  a.pred_dir = (root / "pred").string();
+  a.save_dir = (root / "out").string();
+  a.device = "cpu";
+  a.quiet = true;
+  std::ostringstream out, err;
+  REQUIRE(cli::run_eval(a, out, err) == 0);
+  std::istringstream csv(read(root / "out" / "metrics.csv"));
+  std::string line;
+  std::getline(csv, line);
+  CHECK(line == "name,l2,psnr,ssim");
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    std::istringstream f(line);
+    std::string name, l2, psnr, ssim;
+    std::getline(f, name, ',');
+    std::getline(f, l2, ',');
+    std::getline(f, psnr, ',');
+    std::getline(f, ssim, ',');
+    const auto& r = ref["pairs"][fs::path(name).stem().string()];
+    CAPTURE(name);
+    CHECK(std::abs(std::stod(ssim) - r["ssim"].get<double>()) < 1e-5);
+    CHECK(std::abs(std::stod(psnr) - r["psnr"].get<double>()) < 1e-5);
+    CHECK(std::abs(std::stod(l2) - r["l2"].get<double>()) < 1e-5);
+    ++rows;
+  }
+  CHECK(rows == 3);
+  fs::remove_all(root);
+}
