@@ -30,7 +30,7 @@ static std::map<std::string, Field> fields(TrainConfig& c, std::string& reductio
                                              [](const double& v) { return v >= 0 && v < 1 ? "" : "must be in [0, 1)"; }));
   f.emplace("warp_prob", field("warp_prob", c.warp_prob, unit_interval()));
   f.emplace("warp_shared_across_stages", field("warp_shared_across_stages", c.warp_shared_across_stages));
-  f.emplace("warp_impl", field("warp_impl", c.warp_impl, one_of({"homography"})));
+  f.emplace("warp_impl", field("warp_impl", c.warp_impl, one_of({"homography", "torchvision"})));
   f.emplace("noise_mode", field("noise_mode", c.noise_mode, one_of({"const"})));
   f.emplace("loss_resolution", field("loss_resolution", c.loss_resolution, at_least(1)));
   f.emplace("lambda_l2", field("lambda_l2", c.lambda_l2, non_negative()));
@@ -105,6 +105,9 @@ TrainConfig TrainConfig::parse(const std::string& text, const std::vector<std::s
       c.lambda_adv = adv_alias.get<double>();
     }
   }
+  if (errors.empty() && c.warp_impl == "torchvision" && c.warp_shared_across_stages)
+    errors.push_back("warp_impl = torchvision draws one warp per stage, as RandomPerspective does per call: set "
+                     "warp_shared_across_stages = false with it");
   std::ostringstream msg;
   if (!unknown.empty()) {
     msg << "training config: unknown key" << (unknown.size() > 1 ? "s" : "") << ":";

@@ -9,6 +9,7 @@
 #include "gradstyle/autograd/autograd.hpp"
 #include "gradstyle/core/error.hpp"
 #include "gradstyle/io/image.hpp"
+#include "gradstyle/train/warp.hpp"
 #include "gradstyle/io/safetensors.hpp"
 #include "gradstyle/io/tensor_bridge.hpp"
 #include "gradstyle/nn/layers.hpp"
@@ -235,7 +236,11 @@ StepLog Trainer::step() {
   std::vector<Tensor> F_det;
   for (const Tensor& F : rec.F) F_det.push_back(F.detach());
   std::vector<Tensor> F_hat;
-  if (cfg_.warp_shared_across_stages) {
+  if (cfg_.warp_impl == "torchvision") {
+    for (const Tensor& F : F_det)
+      F_hat.push_back(perspective_warp(
+          F, torchvision_perspective_homographies(B, F.size(-2), F.size(-1), rng_warp_, ho)));
+  } else if (cfg_.warp_shared_across_stages) {
     Tensor H = random_homographies(B, rng_warp_, ho);
     F_hat = perspective_warp(F_det, H);
   } else {

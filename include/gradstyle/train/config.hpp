@@ -35,7 +35,7 @@ struct TrainConfig {
   double warp_distortion = 0.15;
   double warp_prob = 0.9;
   bool warp_shared_across_stages = true;
-  std::string warp_impl = "homography";  // the only implementation (torchvision semantics: see docs/gradstyle.md)
+  std::string warp_impl = "homography";  // or "torchvision": RandomPerspective semantics per stage (train/warp.hpp)
 
   // ---- losses (B.7) ----
   std::string noise_mode = "const";
