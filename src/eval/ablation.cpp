@@ -32,17 +32,12 @@ const char* kSource = "source (no edit)";
 
 // The reconstruction stream with only the first `keep` stages refining (the others pass through).
 Tensor reconstruct_first(gsnet::GradStyleNet& net, const models::stylegan2::Generator& G, const Tensor& w,
-                         const std::vector<Tensor>& T, size_t keep) {
-  std::map<int, size_t> index;
-  for (size_t m = 0; m < net.stages().size(); ++m) index[net.stages()[m].b] = m;
-  auto hook = [&](int b, const Tensor& f) -> Tensor {
-    auto it = index.find(b);
-    if (it == index.end() || it->second >= keep) return f;
-    const size_t m = it->second;
-    Tensor F = net.grm[m].forward(T[m], f);
-    return models::gsnet::GateFusion::fuse(f, F, net.gate[m].gate(f, F));
-  };
-  return G.forward_with_hooks(w, hook);
+                         const std::vector<Tensor>& T, int64_t keep) {
+  const int64_t all = net.active_stages();
+  net.set_active_stages(keep);
+  Tensor img = net.reconstruct(G, w, T).image;
+  net.set_active_stages(all);
+  return img;
 }
 
 // The edited stream with the inversion's residuals injected as they are (no Aligner).
@@ -125,7 +120,7 @@ AblationResult run_toyfaces_ablation(ToyBundle& b, const AblationOptions& o) {
     acc.add("reconstruction", 0, kE4E, G.synthesis(inv.w), x);
     for (size_t keep = 1; keep < K; ++keep)
       acc.add("reconstruction", 0, "GRM stages 1.." + std::to_string(keep) + " of " + std::to_string(K),
-              reconstruct_first(net, G, inv.w, inv.T, keep), x);
+              reconstruct_first(net, G, inv.w, inv.T, int64_t(keep)), x);
     acc.add("reconstruction", 0, kGS, inv.rec.image, x);
     for (const auto& attr : o.attributes) {
       auto d = b.directions.find(attr);

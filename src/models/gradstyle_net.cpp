@@ -87,13 +87,19 @@ void GradStyleNet::check_generator(const stylegan2::Generator& G) const {
   }
 }
 
+void GradStyleNet::set_active_stages(int64_t k) {
+  GS_CHECK(k >= 0 && k <= num_modules(), ValueError, "GradStyleNet::set_active_stages: ", k, " is outside [0, ",
+           num_modules(), "]");
+  active_ = k;
+}
+
 ReconstructResult GradStyleNet::reconstruct(const stylegan2::Generator& G, const Tensor& w_plus,
                                             const std::vector<Tensor>& T, const stylegan2::SynthesisOptions& opts) {
   check_generator(G);
   GS_CHECK(T.size() == stages_.size(), ValueError, "GradStyleNet::reconstruct: ", T.size(), " feature maps T for ",
            stages_.size(), " refined blocks");
   std::map<int, size_t> index;
-  for (size_t m = 0; m < stages_.size(); ++m) index[stages_[m].b] = m;
+  for (size_t m = 0; m < size_t(active_stages()); ++m) index[stages_[m].b] = m;
   ReconstructResult r;
   r.f.resize(stages_.size());
   r.F.resize(stages_.size());
@@ -125,7 +131,7 @@ EditResult GradStyleNet::edit_stream(const stylegan2::Generator& G, const Tensor
   GS_CHECK(F_hat.size() == stages_.size(), ValueError, "GradStyleNet::edit_stream: ", F_hat.size(),
            " refinements F for ", stages_.size(), " refined blocks");
   std::map<int, size_t> index;
-  for (size_t m = 0; m < stages_.size(); ++m) index[stages_[m].b] = m;
+  for (size_t m = 0; m < size_t(active_stages()); ++m) index[stages_[m].b] = m;
   EditResult r;
   r.f.resize(stages_.size());
   r.Fp.resize(stages_.size());

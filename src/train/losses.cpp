@@ -63,6 +63,7 @@ Tensor gate_regulariser(const std::vector<Tensor>& gates, const std::vector<Tens
   for (size_t m = 0; m < gates.size(); ++m) {
     const Tensor& g = gates[m];
     const Tensor& f = residuals[m];
+    if (!g.defined() && !f.defined()) continue;  // a stage bypassed by progressive training
     if (g.dim() != 4 || f.dim() != 4 || g.size(0) != f.size(0) || g.size(2) != f.size(2) || g.size(3) != f.size(3) ||
         (g.size(1) != f.size(1) && g.size(1) != 1))
       throw ShapeError("gate_regulariser: stage " + std::to_string(m) + ": gate " + shape_str(g.shape()) +
@@ -77,6 +78,7 @@ Tensor aligner_l1(const std::vector<Tensor>& aligned, const std::vector<Tensor>&
   check_lists("aligner_l1", aligned.size(), residuals.size(), "aligned maps", "residuals");
   Tensor total;
   for (size_t m = 0; m < aligned.size(); ++m) {
+    if (!aligned[m].defined() && !residuals[m].defined()) continue;  // a bypassed stage
     check_same_shape(("aligner_l1 (stage " + std::to_string(m) + ")").c_str(), aligned[m], residuals[m], "F'", "F");
     Tensor term = l1_loss(aligned[m], residuals[m].detach(), r == Reduction::Sum ? Reduction::Sum : Reduction::Mean);
     total = total.defined() ? add(total, term) : term;

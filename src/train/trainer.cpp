@@ -162,8 +162,6 @@ Trainer::Trainer(TrainConfig cfg, GradStyleConfig net_cfg, Networks nets, std::u
   if (cfg_.lambda_lpips > 0 && !nets_.lpips)
     throw ValueError("trainer: lambda_lpips > 0 needs LPIPS weights (lpips_vgg, lpips_lin), or lambda_lpips = 0");
   if (cfg_.lambda_id > 0 && !nets_.id) throw ValueError("trainer: lambda_id > 0 needs arcface weights, or lambda_id = 0");
-  if (!cfg_.progressive_stages.empty())
-    throw ValueError("trainer: progressive_stages is not supported yet (train all stages together: leave it empty)");
 
   auto& G = *nets_.G;
   nets_.E->check_generator(G.n_latent(), G.config().style_dim);
@@ -187,7 +185,10 @@ Trainer::Trainer(TrainConfig cfg, GradStyleConfig net_cfg, Networks nets, std::u
   net_->to(like.dtype());
   net_->to(like.device());
   net_->train();
-  opt_ = make_module_optimizer(cfg_, trainable_parameters(*net_));
+  if (const auto& ps = cfg_.progressive_stages; !ps.empty() && int64_t(ps.size()) != net_->num_modules())
+    throw ValueError("training config: progressive_stages has " + std::to_string(ps.size()) + " entries for " +
+                     std::to_string(net_->num_modules()) + " refined blocks (one iteration count per stage)");
+  use_stage(stage_at(0));
 
   if (cfg_.use_discriminator()) {
     auto& D = *nets_.D;
@@ -202,6 +203,39 @@ Trainer::Trainer(TrainConfig cfg, GradStyleConfig net_cfg, Networks nets, std::u
   }
 }
 
+int64_t Trainer::stage_at(int64_t it) const {
+  // Stage m trains for progressive_stages[m] iterations after the earlier ones; the last stage
+  // keeps training once the schedule is used up.
+  const auto& ps = cfg_.progressive_stages;
+  int64_t start = 0, m = -1;
+  for (size_t k = 0; k < ps.size(); ++k) {
+    if (start <= it) m = int64_t(k);
+    start += ps[k];
+  }
+  return m;
+}
+
+void Trainer::use_stage(int64_t m) {
+  opt_stage_ = m;
+  net_->train();
+  if (m < 0) {
+    net_->set_active_stages(net_->num_modules());
+    net_->requires_grad_(true);
+  } else {
+    net_->set_active_stages(m + 1);
+    net_->requires_grad_(false);
+    for (int64_t k = 0; k < m; ++k) {  // frozen: no updates, BatchNorm statistics included
+      net_->grm[size_t(k)].eval();
+      net_->gam[size_t(k)].eval();
+      net_->gate[size_t(k)].eval();
+    }
+    net_->grm[size_t(m)].requires_grad_(true);
+    net_->gam[size_t(m)].requires_grad_(true);
+    net_->gate[size_t(m)].requires_grad_(true);
+  }
+  opt_ = make_module_optimizer(cfg_, trainable_parameters(*net_));
+}
+
 void Trainer::check_finite(const std::string& what, const Tensor& t) const {
   if (!std::isfinite(value_of(sum(t.detach()))))
     throw DivergenceError("training diverged at iteration " + std::to_string(iteration_ + 1) + ": " + what +
@@ -214,6 +248,7 @@ StepLog Trainer::step() {
   auto& G = *nets_.G;
   auto& E = *nets_.E;
   const int64_t B = cfg_.batch;
+  if (const int64_t m = stage_at(iteration_); m != opt_stage_) use_stage(m);
 
   // 1. data and the frozen encoder
   Batch b = data_->next(B, rng_data_);
@@ -233,19 +268,27 @@ StepLog Trainer::step() {
 
   // 3. warp the detached residuals: one homography per sample, shared across stages by default
   RandomHomographyOptions ho{cfg_.warp_distortion, cfg_.warp_prob};
+  // (stages bypassed by progressive training have no F and stay undefined)
   std::vector<Tensor> F_det;
-  for (const Tensor& F : rec.F) F_det.push_back(F.detach());
-  std::vector<Tensor> F_hat;
+  std::vector<size_t> live;
+  for (size_t m = 0; m < rec.F.size(); ++m)
+    if (rec.F[m].defined()) {
+      F_det.push_back(rec.F[m].detach());
+      live.push_back(m);
+    }
+  std::vector<Tensor> warped;
   if (cfg_.warp_impl == "torchvision") {
     for (const Tensor& F : F_det)
-      F_hat.push_back(perspective_warp(
+      warped.push_back(perspective_warp(
           F, torchvision_perspective_homographies(B, F.size(-2), F.size(-1), rng_warp_, ho)));
   } else if (cfg_.warp_shared_across_stages) {
     Tensor H = random_homographies(B, rng_warp_, ho);
-    F_hat = perspective_warp(F_det, H);
+    warped = perspective_warp(F_det, H);
   } else {
-    for (const Tensor& F : F_det) F_hat.push_back(perspective_warp(F, random_homographies(B, rng_warp_, ho)));
+    for (const Tensor& F : F_det) warped.push_back(perspective_warp(F, random_homographies(B, rng_warp_, ho)));
   }
+  std::vector<Tensor> F_hat(rec.F.size());
+  for (size_t i = 0; i < live.size(); ++i) F_hat[live[i]] = warped[i];
 
   // 4. editing stream at alpha = 0
   auto ed = net_->edit_stream(G, w, F_hat, cfg_.edit_stream_updates_gate);
@@ -344,6 +387,7 @@ void Trainer::save(const std::string& path) const {
     for (auto& [k, t] : d_opt_->state_dict()) put("d_opt." + k, t);
   }
   put("iteration", scalar_i64(iteration_));
+  if (!cfg_.progressive_stages.empty()) put("progressive.stage", scalar_i64(opt_stage_));
   put("data.position", scalar_i64(data_->position));
   put("rng.data.offset", scalar_i64(int64_t(rng_data_.offset())));
   put("rng.warp.offset", scalar_i64(int64_t(rng_warp_.offset())));
@@ -365,6 +409,8 @@ void Trainer::load(const std::string& path) {
   const Device dev = nets_.G->input.input.device();
   const CheckpointReader r{in, path};
   net_->load_state_dict(r.prefixed("net.", dev));
+  // The optimiser of the stage that was training when the checkpoint was written.
+  if (!cfg_.progressive_stages.empty()) use_stage(r.i64("progressive.stage"));
   opt_->load_state_dict(r.prefixed("opt.", dev));
   if (d_opt_) {
     nets_.D->load_state_dict(r.prefixed("d.", dev));

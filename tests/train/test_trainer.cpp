@@ -217,3 +217,93 @@ TEST_CASE("train/trainer: the folder data source visits every image once per epo
   std::filesystem::remove_all(dir);
   CHECK_THROWS_WITH_AS(folder_source(dir, 8, 4, 0.5, 7), doctest::Contains("is not a folder"), IOError);
 }
+
+namespace {
+
+std::unique_ptr<Trainer> progressive_trainer(const std::string& stages) {
+  const std::string j = R"({"batch": 2, "lambda_lpips": 0, "lambda_id": 0, "lambda_adv": 0, "loss_resolution": 32,
+                            "lr": 0.001, "seed": 3, "data_source": "generator", "progressive_stages": )" +
+                        stages + "}";
+  TrainConfig cfg = TrainConfig::parse(j, gsn::GradStyleConfig::keys());
+  Networks nets = tiny_networks(false);
+  auto data = generator_source(*nets.G, cfg.loss_resolution);
+  return std::make_unique<Trainer>(cfg, gstest_gs::tiny_config(), std::move(nets), std::move(data));
+}
+
+std::map<std::string, std::vector<double>> snapshot(Trainer& t) {
+  std::map<std::string, std::vector<double>> out;
+  for (auto& [k, v] : t.net().state_dict()) out[k] = v.to(DType::f64).contiguous().to_vector<double>();
+  return out;
+}
+
+// Whether every entry of stage m (grm.m.*, gam.m.*, gate.m.*) is the same in a and b.
+bool stage_same(const std::map<std::string, std::vector<double>>& a, const std::map<std::string, std::vector<double>>& b,
+                int m) {
+  bool same = true;
+  int n = 0;
+  for (const auto& [k, v] : a)
+    for (const char* p : {"grm.", "gam.", "gate."})
+      if (k.rfind(std::string(p) + std::to_string(m) + ".", 0) == 0) {
+        ++n;
+        same = same && v == b.at(k);
+      }
+  REQUIRE(n > 0);
+  return same;
+}
+
+}  // namespace
+
+TEST_CASE("train/trainer: progressive_stages trains one stage at a time, earlier ones frozen, later ones bypassed") {
+  auto t = progressive_trainer("[2, 2, 2]");
+  REQUIRE(t->net().num_modules() == 3);
+  const auto s0 = snapshot(*t);
+  t->step();
+  t->step();
+  const auto s2 = snapshot(*t);
+  CHECK(!stage_same(s0, s2, 0));  // stage 1 trains
+  CHECK(stage_same(s0, s2, 1));   // stages 2 and 3 not yet: bypassed, untouched
+  CHECK(stage_same(s0, s2, 2));
+  CHECK(t->net().active_stages() == 1);
+  t->step();
+  t->step();
+  const auto s4 = snapshot(*t);
+  CHECK(stage_same(s2, s4, 0));   // frozen, BatchNorm statistics included
+  CHECK(!stage_same(s2, s4, 1));  // now stage 2 trains
+  CHECK(stage_same(s2, s4, 2));
+  CHECK(t->net().active_stages() == 2);
+  for (int i = 0; i < 3; ++i) t->step();  // stage 3, and it keeps training after the schedule
+  const auto s7 = snapshot(*t);
+  CHECK(stage_same(s4, s7, 0));
+  CHECK(stage_same(s4, s7, 1));
+  CHECK(!stage_same(s4, s7, 2));
+  CHECK(t->net().active_stages() == 3);
+}
+
+TEST_CASE("train/trainer: progressive training resumes bitwise across a stage change") {
+  const std::string straight = temp_path("p_straight.safetensors"), mid = temp_path("p_mid.safetensors"),
+                    resumed = temp_path("p_resumed.safetensors");
+  {
+    auto t = progressive_trainer("[2, 2, 1]");
+    for (int i = 0; i < 4; ++i) t->step();
+    t->save(straight);
+  }
+  for (int k : {1, 2, 3}) {  // before, exactly at and after the change
+    CAPTURE(k);
+    {
+      auto t = progressive_trainer("[2, 2, 1]");
+      for (int i = 0; i < k; ++i) t->step();
+      t->save(mid);
+    }
+    auto t = progressive_trainer("[2, 2, 1]");
+    t->load(mid);
+    for (int i = k; i < 4; ++i) t->step();
+    t->save(resumed);
+    CHECK(bytes_of(straight) == bytes_of(resumed));
+  }
+  for (const auto& p : {straight, mid, resumed}) std::filesystem::remove(p);
+}
+
+TEST_CASE("train/trainer: progressive_stages must give one iteration count (>= 1) per stage") {
+  CHECK_THROWS_WITH_AS(progressive_trainer("[2]"), doctest::Contains("1 entries for 3 refined blocks"), ValueError);
+  CHECK_THROWS_WITH_AS(progressive_trainer("[0, 2, 2]"), doctest::Contains(">= 1 iteration"), ValueError);
+}

@@ -75,6 +75,7 @@ class GradStyleNet : public nn::Module {
  private:
   GradStyleConfig cfg_;
   std::vector<Stage> stages_;
+  int64_t active_ = -1;  // -1 = all stages
 
  public:
   nn::ModuleList<GRM> grm;
@@ -84,6 +85,12 @@ class GradStyleNet : public nn::Module {
   const GradStyleConfig& config() const { return cfg_; }
   const std::vector<Stage>& stages() const { return stages_; }
   int64_t num_modules() const { return int64_t(stages_.size()); }
+  // Only the first k stages refine; later ones pass the generator's feature through (their F, g
+  // entries stay undefined). Progressive training (SPEC A.6) and contribution measurements use it;
+  // the default (and k = num_modules()) runs every stage. Not saved in checkpoints. ValueError for
+  // k outside [0, num_modules()].
+  void set_active_stages(int64_t k);
+  int64_t active_stages() const { return active_ < 0 ? num_modules() : active_; }
 
   // e4e group of code b (B.2): 0 = c3 (codes 1-3), 1 = p2 (4-7), 2 = p1 (8 and up).
   static int code_group(int b);

@@ -62,7 +62,7 @@ struct TrainConfig {
   double lookahead_alpha = 0.5;
   int64_t batch = 8, iterations = 70000;
   double hflip = 0.5;
-  std::vector<int64_t> progressive_stages;  // empty = off
+  std::vector<int64_t> progressive_stages;  // empty = off; else iterations per stage, in order (SPEC A.6)
 
   // ---- run bookkeeping ----
   uint64_t seed = 0;

@@ -48,11 +48,13 @@ Tensor image_lpips(models::lpips::LPIPS& net, const Tensor& x_hat, const Tensor&
 Tensor image_id(models::arcface::ArcFaceID& net, const Tensor& x_hat, const Tensor& target);
 
 // L_f = sum_m reduce |g_m * F_m| over the reconstruction-stream gates g_m [B, Cg, R, R] (Cg = C or
-// 1, broadcast over channels) and residuals F_m [B, C, R, R]. Differentiable in both.
+// 1, broadcast over channels) and residuals F_m [B, C, R, R]. Differentiable in both. A stage whose
+// gate and residual are both undefined (bypassed by progressive training) is skipped.
 Tensor gate_regulariser(const std::vector<Tensor>& gates, const std::vector<Tensor>& residuals,
                         Reduction r = Reduction::Mean);
 
 // L_aligner = sum_m reduce |F'_m - stopgrad(F_m)|: the gradient reaches the aligned maps only.
+// Stages with both maps undefined (bypassed) are skipped.
 Tensor aligner_l1(const std::vector<Tensor>& aligned, const std::vector<Tensor>& residuals,
                   Reduction r = Reduction::Mean);
 

@@ -104,6 +104,11 @@ class Trainer {
  private:
   void discriminator_step(const Batch& b, const Tensor& xr, const Tensor& xe, StepLog& log);
   void check_finite(const std::string& what, const Tensor& t) const;
+  // progressive_stages: the stage that trains at (0-based) iteration `it`; -1 when training all.
+  int64_t stage_at(int64_t it) const;
+  // Makes stage m the trained one (m = -1: all): stages < m frozen, stages > m bypassed, and a
+  // fresh module optimiser over stage m's parameters (SPEC A.6's "then the next stage").
+  void use_stage(int64_t m);
 
   TrainConfig cfg_;
   models::gsnet::GradStyleConfig net_cfg_;
@@ -113,6 +118,7 @@ class Trainer {
   std::unique_ptr<Optimizer> opt_, d_opt_;
   Generator rng_data_, rng_warp_;
   int64_t iteration_ = 0;
+  int64_t opt_stage_ = -1;  // the stage opt_ trains (-1: all)
   Tensor last_grid_;
 };
 
