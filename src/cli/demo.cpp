@@ -72,10 +72,15 @@ std::string metrics_csv(const eval::DemoResult& r) {
   return csv.str();
 }
 
-// The images of a folder (sorted by name), resized to size x size, as [N, 3, size, size].
-Tensor load_folder(const std::string& dir, int64_t size) {
+// The images of a folder (sorted by name; the first 64, a grid's worth), resized to size x size,
+// as [N, 3, size, size].
+Tensor load_folder(const std::string& dir, int64_t size, std::ostream& err) {
   std::vector<std::string> files = list_images(dir, "--images_dir");
-  if (files.size() > 64) files.resize(64);
+  if (files.size() > 64) {
+    err << "demo: " << dir << " holds " << files.size()
+        << " images; the demo shows the first 64 (gradstyle invert / edit take any number)\n";
+    files.resize(64);
+  }
   std::vector<Tensor> xs;
   for (const auto& f : files) xs.push_back(io::image_to_tensor(io::resize_pil(io::load_image(f), int(size), int(size))));
   return cat(xs, 0);
@@ -126,7 +131,7 @@ int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
   write_text(dir / "report.html", html.str());
 
   if (!a.images_dir.empty()) {
-    Tensor x = load_folder(a.images_dir, b.G->config().size);
+    Tensor x = load_folder(a.images_dir, b.G->config().size, err);
     if (!a.quiet) err << "demo: inverting and editing " << x.size(0) << " images of " << a.images_dir << "\n";
     eval::DemoResult u = eval::run_demo_on_images(b, x, o.attributes);
     io::save_png((dir / "user_grid.png").string(), demo_grid(u));
