@@ -7,7 +7,8 @@
 Builds the e4e setup with random weights: the full IR-SE50 Encoder4Editing (tools/reference/e4e_ref.py)
 and a rosinality generator (config-f channels; 1024 px with 18 W+ rows, or 256 px with 14), saves
 them as ONE checkpoint in e4e_ffhq_encode.pt's layout (state_dict with encoder.* and decoder.*,
-opts, latent_avg; written by torch.save), plus an InterFaceGAN-style direction. The inputs are the
+opts, latent_avg; written by torch.save). The edit is e4e's real InterFaceGAN age.pt
+(../shared/data/e4e-editings). The inputs are the
 real photos of ../shared/data (astronaut, camera, chelsea), as files.
 
 PyTorch side (Debian's torch, float32, 2 threads; the reference modules, which follow the original
@@ -64,11 +65,10 @@ def build(setup, out):
             "dataset_type": "ffhq_encode", "learn_in_w": False}
     ckpt = os.path.join(out, f"e4e_{setup}.pt")
     torch.save({"state_dict": sd, "opts": opts, "latent_avg": avg}, ckpt)
-    d = (torch.randn(1, 512, generator=gen) * 0.3).float()
-    torch.save(d, os.path.join(out, "dir.pt"))
     print(f"built the {setup} px setup ({os.path.getsize(ckpt) / 1e9:.2f} GB) in {time.perf_counter() - t0:.0f} s",
           flush=True)
-    return ckpt, os.path.join(out, "dir.pt")
+    # the real InterFaceGAN age direction of e4e's editings (a [1, 512] tensor, added to every row)
+    return ckpt, os.path.join(ROOT, "..", "shared", "data", "e4e-editings", "age.pt")
 
 
 def torch_side(ckpt, dpath, files, setup):
@@ -81,7 +81,7 @@ def torch_side(ckpt, dpath, files, setup):
     g.load_state_dict({k[8:]: v for k, v in obj["state_dict"].items() if k.startswith("decoder.")})
     enc.eval(), g.eval()
     avg = obj["latent_avg"]
-    d = torch.load(dpath)
+    d = torch.load(dpath, map_location="cpu").float()
     load_s = time.perf_counter() - t0
     per, ws = [], []
     with torch.no_grad():
@@ -127,7 +127,7 @@ def cli_side(cli, ckpt, dpath, files, work):
         ti = run([cli, "invert", ckpt, "--images_dir", d, "--save_dir", os.path.join(work, f"inv{n}"),
                   "--device", "cpu", "--quiet", "--overwrite"])
         te = run([cli, "edit", ckpt, "--images_dir", d, "--save_dir", os.path.join(work, f"edit{n}"),
-                  "--device", "cpu", "--quiet", "--overwrite", "--direction", dpath, "--edit_attribute", "d",
+                  "--device", "cpu", "--quiet", "--overwrite", "--direction", dpath, "--edit_attribute", "age",
                   "--edit_degree", "3"])
         return ti, te
     i1, e1 = both(1)
