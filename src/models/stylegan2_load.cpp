@@ -181,7 +181,11 @@ std::unique_ptr<Generator> Generator::from_state_dict(const nn::StateDict& sd_in
 }
 
 std::unique_ptr<Generator> Generator::from_checkpoint(const std::string& path, const LoadOptions& opts) {
-  const nn::StateDict all = io::load_state_dict_tensors(path);
+  // Only the generator's tensors are converted: an e4e checkpoint's encoder half (1 GB) is skipped.
+  const detail::LoadedFile f = detail::load_file(
+      path, Device::cpu(),
+      {opts.key + ".", "latent_avg", "style.", "input.", "conv1.", "to_rgb1.", "convs.", "to_rgbs.", "noises."});
+  const nn::StateDict& all = f.tensors;
   nn::StateDict sd = detail::sub_dict(all, opts.key + ".");
   std::string name = quoted(path) + " (" + opts.key + ")";
   if (sd.empty()) {
@@ -191,7 +195,7 @@ std::unique_ptr<Generator> Generator::from_checkpoint(const std::string& path, c
       name = quoted(path);
     } else {
       throw FormatError(quoted(path) + ": no generator: there is no entry '" + opts.key +
-                        "' and the file is not a bare generator state dict (entries: " + describe_entries(all) + ")");
+                        "' and the file is not a bare generator state dict (entries: " + f.entries + ")");
     }
   } else if (auto it = all.find("latent_avg"); it != all.end()) {
     sd["latent_avg"] = it->second;
