@@ -77,6 +77,8 @@ InversionModel InversionModel::load(const std::string& path, const InversionLoad
   if (fs::is_directory(path)) {
     if (!fs::exists(fs::path(path) / "manifest.json"))
       throw FormatError(io::quoted(path) + " is a folder but not a toyfaces bundle (no manifest.json)");
+    if (!opts.generator.empty() || !opts.encoder.empty())
+      throw FormatError("a toyfaces bundle brings its own generator and encoder; --generator/--encoder do not apply");
     ToyBundle b = ToyBundle::load(path, opts.device);
     m.kind = ModelKind::Bundle;
     m.G = std::move(b.G);
@@ -88,8 +90,6 @@ InversionModel InversionModel::load(const std::string& path, const InversionLoad
     }
     m.generator_source = (fs::path(path) / "generator.safetensors").string();
     m.encoder_source = (fs::path(path) / "encoder.safetensors").string();
-    if (!opts.generator.empty() || !opts.encoder.empty())
-      throw FormatError("a toyfaces bundle brings its own generator and encoder; --generator/--encoder do not apply");
     return m;
   }
 

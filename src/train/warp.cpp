@@ -28,17 +28,16 @@ Tensor torchvision_homography(int64_t height, int64_t width, const double end[8]
   // A^-1 m A: normalised end corners -> normalised start corners.
   const double a[9] = {sx, 0, sx - 1, 0, sy, sy - 1, 0, 0, 1};
   const double ai[9] = {1 / sx, 0, 1 / sx - 1, 0, 1 / sy, 1 / sy - 1, 0, 0, 1};
+  auto mul = [](const double* x, const double* y, double* out) {
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) {
+        out[3 * i + j] = 0;
+        for (int k = 0; k < 3; ++k) out[3 * i + j] += x[3 * i + k] * y[3 * k + j];
+      }
+  };
   double ma[9], r[9];
-  for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) {
-      ma[3 * i + j] = 0;
-      for (int k = 0; k < 3; ++k) ma[3 * i + j] += m[size_t(3 * i + k)] * a[3 * k + j];
-    }
-  for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 3; ++j) {
-      r[3 * i + j] = 0;
-      for (int k = 0; k < 3; ++k) r[3 * i + j] += ai[3 * i + k] * ma[3 * k + j];
-    }
+  mul(m.data(), a, ma);
+  mul(ai, ma, r);
   return Tensor::from_vector(std::vector<double>(r, r + 9), {1, 3, 3});
 }
 
