@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "backend/conv_kernels.hpp"
+#include "cpu/eigen_setup.hpp"
 
 namespace gradstyle::cpu {
 

@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "backend/conv_kernels.hpp"
+#include "cpu/eigen_setup.hpp"
 
 namespace gradstyle::cpu {
 

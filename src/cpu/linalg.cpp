@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "backend/kernels.hpp"
+#include "cpu/eigen_setup.hpp"
 
 namespace gradstyle::cpu {
 
@@ -37,11 +38,8 @@ void gemm_t(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T*
     else c.noalias() += alpha * (a.transpose() * b.transpose());
   };
   // Eigen must not start its own OpenMP team inside a product (see above): we split the work.
-  // setNbThreads is process-wide (EIGEN_DONT_PARALLELIZE in this file alone would break the ODR
-  // of Eigen's inline GEMM templates, shared with src/cpu/conv.cpp, which already calls Eigen
-  // from inside its own parallel regions, where Eigen is single-threaded anyway).
-  static const bool eigen_single = (Eigen::setNbThreads(1), true);
-  (void)eigen_single;
+  // cpu/eigen_setup.hpp sets Eigen single-threaded for the whole process before main()
+  // (EIGEN_DONT_PARALLELIZE in one file would break the ODR of Eigen's inline GEMM templates).
   const double work = double(batch) * double(m) * double(n) * double(k);
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   // Small work stays on one thread: waking the team costs more than it saves.
