@@ -16,6 +16,7 @@
 #include "gradstyle/core/shape.hpp"
 #include "gradstyle/core/storage.hpp"
 #include "gradstyle/core/tensor.hpp"
+#include "gradstyle/core/version.hpp"
 
 // autograd
 #include "gradstyle/autograd/autograd.hpp"
@@ -46,6 +47,7 @@
 #include "gradstyle/nn/module.hpp"
 
 // data
+#include "gradstyle/data/align.hpp"
 #include "gradstyle/data/toyfaces.hpp"
 
 // models

@@ -22,6 +22,10 @@ void add_common(CLI::App& sub, InversionArgs& a) {
   sub.add_flag("--overwrite", a.overwrite, "Write into a non-empty --save_dir (our earlier outputs there are removed)");
   sub.add_flag("--keep-going,--keep_going", a.keep_going, "Skip unreadable images (exit status 1 at the end)");
   sub.add_flag("--quiet", a.quiet, "No progress lines");
+  sub.add_flag("--align", a.align, "FFHQ-align every face first (dlib; as gradstyle align), one input per face");
+  sub.add_option("--align_size,--align-size", a.align_size, "Side of the aligned square (e4e: 256)")->capture_default_str();
+  sub.add_flag("--largest", a.largest, "With --align: only the largest face of each photo");
+  sub.add_option("--landmarks", a.landmarks, "With --align: the dlib 68-point model file");
 }
 
 class InvertCommand final : public Command {
@@ -61,7 +65,7 @@ class EditCommand final : public Command {
   std::string usage() const override {
     return "usage: gradstyle edit CKPT (--images_dir D | --latents F) --save_dir O --edit_attribute A\n"
            "                      (--edit_degree X | --range a:b:step) [--directions_dir DIR | --direction FILE]\n"
-           "                      [--ganspace_pca F] [--ganspace idx,start,end,strength]";
+           "                      [--ganspace_pca F] [--ganspace idx,start,end,strength] [--align [--paste-back]]";
   }
   void add_options(CLI::App& sub) override {
     sub.footer(
@@ -86,6 +90,9 @@ class EditCommand final : public Command {
     sub.add_option("--directions_dir,--directions-dir", a_.directions_dir, "Folder with <attribute>.pt (and ffhq_pca.pt)");
     sub.add_option("--ganspace_pca,--ganspace-pca", a_.ganspace_pca, "GANSpace PCA file (ffhq_pca.pt)");
     sub.add_option("--ganspace", a_.ganspace, "A GANSpace edit idx,start,end,strength");
+    sub.add_flag("--paste-back,--paste_back", a_.paste_back,
+                 "With --align: also write each edit put back into the whole photo (O/<A>_<X>_pasted/)");
+    sub.add_option("--feather", a_.feather, "Paste-back mask ramp, a fraction of the face square")->capture_default_str();
   }
   int run(std::ostream& out, std::ostream& err) override { return run_edit(a_, out, err); }
 

@@ -33,6 +33,8 @@ std::vector<std::unique_ptr<Command>> command_table();
 
 std::unique_ptr<Command> make_generate_command();
 std::unique_ptr<Command> make_info_command();
+std::unique_ptr<Command> make_align_command();
+std::unique_ptr<Command> make_explain_command();
 std::unique_ptr<Command> make_toyfaces_command();
 std::unique_ptr<Command> make_train_command();
 std::unique_ptr<Command> make_demo_command();

@@ -7,9 +7,11 @@ std::vector<std::unique_ptr<Command>> command_table() {
   t.push_back(make_demo_command());
   t.push_back(make_bundle_command());
   t.push_back(make_results_command());
+  t.push_back(make_align_command());
   t.push_back(make_invert_command());
   t.push_back(make_edit_command());
   t.push_back(make_eval_command());
+  t.push_back(make_explain_command());
   t.push_back(make_generate_command());
   t.push_back(make_info_command());
   t.push_back(make_toyfaces_command());

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/report.hpp"
 #include "gradstyle/core/error.hpp"
 #include "gradstyle/eval/ablation.hpp"
 #include "gradstyle/eval/toyfaces_demo.hpp"
@@ -28,8 +29,14 @@ namespace gradstyle::cli {
 
 namespace fs = std::filesystem;
 
+// $GRADSTYLE_WEIGHTS, else the source tree's bundle (a build tree), else the installed one
+// (meson install puts it in <prefix>/share/gradstyle/toyfaces).
 std::string default_weights_dir() {
   if (const char* e = std::getenv("GRADSTYLE_WEIGHTS"); e && *e) return e;
+#ifdef GS_INSTALLED_WEIGHTS
+  if (!fs::exists(fs::path(GS_DEFAULT_WEIGHTS) / "manifest.json") && fs::exists(fs::path(GS_INSTALLED_WEIGHTS) / "manifest.json"))
+    return GS_INSTALLED_WEIGHTS;
+#endif
   return GS_DEFAULT_WEIGHTS;
 }
 
@@ -105,7 +112,7 @@ int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
   io::save_png((dir / "grid.png").string(), demo_grid(r));
   const size_t ncols = 3 + 3 * r.attributes.size();
 
-  std::ostringstream table, html;
+  std::ostringstream table;
   table << std::left << std::setw(22) << "task" << std::setw(11) << "method" << std::right << std::setw(9) << "L2"
         << std::setw(9) << "PSNR" << std::setw(8) << "SSIM" << "\n";
   for (const auto& row : r.rows) {
@@ -113,22 +120,20 @@ int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
           << fixed(row.l2, 5) << std::setw(9) << fixed(row.psnr, 2) << std::setw(8) << fixed(row.ssim, 4) << "\n";
   }
   write_text(dir / "metrics.csv", metrics_csv(r));
-  html << "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>gradstyle demo</title>\n"
-       << "<style>body{font-family:sans-serif;margin:2em}img{image-rendering:pixelated;width:100%;max-width:"
-       << 96 * ncols << "px}table{border-collapse:collapse}td,th{padding:2px 10px;border-bottom:1px solid #ccc;"
-       << "text-align:right}td:first-child,td:nth-child(2){text-align:left}</style></head><body>\n"
-       << "<h1>GradStyle on toyfaces: inversion and editing against the ground truth</h1>\n"
-       << "<p>" << a.identities << " held-out identities (never seen in training). Columns: source | e4e | GradStyle";
-  for (const auto& at : r.attributes) html << " | " << at << ": ground truth | e4e | GradStyle";
-  html << ".</p>\n<img src=\"grid.png\" alt=\"demo grid\">\n<h2>Metrics</h2>\n<p>L2 = mean squared error with images in [-1, 1], "
-       << "PSNR in dB on [0, 1], SSIM (21 x 21 uniform window; SPEC D.2), on uint8 images; reconstruction against the source, edits against the same "
-       << "identity rendered with the edited attribute.</p>\n<table><tr><th>task</th><th>method</th><th>L2</th>"
-       << "<th>PSNR</th><th>SSIM</th></tr>\n";
-  for (const auto& row : r.rows)
-    html << "<tr><td>" << row.task << "</td><td>" << row.method << "</td><td>" << fixed(row.l2, 5) << "</td><td>"
-         << fixed(row.psnr, 2) << "</td><td>" << fixed(row.ssim, 4) << "</td></tr>\n";
-  html << "</table>\n<p>Weights: " << wdir << " (manifest.json records how they were trained).</p>\n</body></html>\n";
-  write_text(dir / "report.html", html.str());
+  report::Page page("GradStyle on toyfaces: inversion and editing against the ground truth");
+  std::string cols = "source | e4e | GradStyle";
+  for (const auto& at : r.attributes) cols += " | " + at + ": ground truth | e4e | GradStyle";
+  page.paragraph(std::to_string(a.identities) + " held-out identities (never seen in training). Columns: " + cols + ".");
+  page.image("grid.png", "demo grid", int(96 * ncols));
+  page.heading("Metrics");
+  page.paragraph("L2 = mean squared error with images in [-1, 1], PSNR in dB on [0, 1], SSIM (21 x 21 uniform window; "
+                 "SPEC D.2), on uint8 images; reconstruction against the source, edits against the same identity "
+                 "rendered with the edited attribute.");
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& row : r.rows) rows.push_back({row.task, row.method, fixed(row.l2, 5), fixed(row.psnr, 2), fixed(row.ssim, 4)});
+  page.table({"task", "method", "L2", "PSNR", "SSIM"}, rows);
+  page.paragraph("Weights: " + wdir + " (manifest.json records how they were trained).");
+  page.write((dir / "report.html").string());
 
   if (!a.images_dir.empty()) {
     Tensor x = load_folder(a.images_dir, b.G->config().size, err);

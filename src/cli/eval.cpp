@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/commands.hpp"
+#include "cli/report.hpp"
 #include "gradstyle/autograd/autograd.hpp"
 #include "gradstyle/core/error.hpp"
 #include "gradstyle/eval/metrics.hpp"
@@ -98,6 +99,7 @@ int run_eval(const EvalArgs& a, std::ostream& out, std::ostream& err) {
 
   autograd::NoGradGuard ng;
   std::map<std::string, std::vector<double>> values;
+  std::vector<std::vector<std::string>> per_image;  // report rows: name, metric values
   std::ostringstream csv;
   csv << "name";
   for (const auto& m : metrics) csv << "," << m;
@@ -110,6 +112,7 @@ int run_eval(const EvalArgs& a, std::ostream& out, std::ostream& err) {
       throw ShapeError("eval: " + g.string() + " is " + shape_str(x.shape()) + " but " + p.string() + " is " +
                        shape_str(y.shape()) + " (pass --resolution N to resize both)");
     csv << g.filename().string();
+    per_image.push_back({g.filename().string()});
     for (const auto& m : metrics) {
       double v = 0;
       if (m == "l2") v = eval::l2(y, x)[0];
@@ -119,6 +122,9 @@ int run_eval(const EvalArgs& a, std::ostream& out, std::ostream& err) {
       if (m == "id") v = idnet->similarity(y.to(device), x.to(device)).to(Device::cpu()).to_vector<double>().at(0);
       values[m].push_back(v);
       csv << "," << std::setprecision(9) << v;
+      std::ostringstream cell;
+      cell << std::fixed << std::setprecision(5) << v;
+      per_image.back().push_back(cell.str());
     }
     csv << "\n";
     progress.step(g.filename().string());
@@ -146,9 +152,39 @@ int run_eval(const EvalArgs& a, std::ostream& out, std::ostream& err) {
   const std::string c = csv.str(), s = summary.dump(2) + "\n";
   io::atomic_write_file((fs::path(a.save_dir) / "metrics.csv").string(), std::vector<uint8_t>(c.begin(), c.end()));
   io::atomic_write_file((fs::path(a.save_dir) / "summary.json").string(), std::vector<uint8_t>(s.begin(), s.end()));
+  {
+    report::Page page("gradstyle eval: " + std::to_string(pairs.size()) + " image pairs");
+    page.paragraph("Ground truth " + a.gt_dir + ", predictions " + a.pred_dir + " (" +
+                   (a.resolution > 0 ? "both resized to " + std::to_string(a.resolution) + " px" : std::string("as stored")) +
+                   "); per-image values in metrics.csv, these in summary.json.");
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& m : metrics) {
+      std::ostringstream mean, sd;
+      mean << std::fixed << std::setprecision(5) << summary["metrics"][m]["mean"].get<double>();
+      sd << std::fixed << std::setprecision(5) << summary["metrics"][m]["std"].get<double>();
+      rows.push_back({m, mean.str(), sd.str()});
+    }
+    page.table({"metric", "mean", "std"}, rows);
+    page.heading("Per image");
+    const size_t shown = std::min<size_t>(pairs.size(), 100);
+    if (shown < pairs.size()) page.paragraph("The first 100 of " + std::to_string(pairs.size()) + " pairs.");
+    std::vector<std::string> header = {"name"};
+    header.insert(header.end(), metrics.begin(), metrics.end());
+    page.table(header, std::vector<std::vector<std::string>>(per_image.begin(), per_image.begin() + long(shown)));
+    std::vector<std::vector<std::string>> thumbs;
+    const fs::path save = fs::absolute(a.save_dir);
+    auto ref = [&](const fs::path& p) {
+      std::error_code ec;
+      const fs::path r = fs::relative(fs::absolute(p), save, ec);
+      return ec ? fs::absolute(p).string() : r.generic_string();
+    };
+    for (size_t i = 0; i < shown; ++i) thumbs.push_back({ref(pairs[i].first), ref(pairs[i].second)});
+    page.image_table({"ground truth", "prediction"}, thumbs, 128);
+    page.write((fs::path(a.save_dir) / "report.html").string());
+  }
   out << "eval: " << pairs.size() << " image pairs\n" << table.str();
-  out << "eval: wrote " << (fs::path(a.save_dir) / "metrics.csv").string() << " and "
-      << (fs::path(a.save_dir) / "summary.json").string() << "\n";
+  out << "eval: wrote " << (fs::path(a.save_dir) / "metrics.csv").string() << ", "
+      << (fs::path(a.save_dir) / "summary.json").string() << " and report.html\n";
   return 0;
 }
 

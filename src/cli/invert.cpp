@@ -10,11 +10,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <iomanip>
+#include <map>
+#include <memory>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/align.hpp"
 #include "cli/commands.hpp"
+#include "cli/report.hpp"
 #include "gradstyle/autograd/autograd.hpp"
 #include "gradstyle/core/error.hpp"
 #include "gradstyle/eval/inversion.hpp"
@@ -35,8 +39,12 @@ namespace editing = models::editing;
 namespace {
 
 struct Input {
-  std::string name;  // file name as found
-  io::Image image;   // as decoded (RGB)
+  std::string name;  // file name as found (with --align: <stem>[_face<k>].png)
+  io::Image image;   // as decoded (RGB); with --align the aligned face
+  std::string source;                 // the photo's path
+  std::shared_ptr<const io::Image> photo;  // with --align: the whole photo (paste-back)
+  std::string alignment;              // with --align: alignment_json()
+  align::Quad quad{};
 };
 
 struct Loaded {
@@ -55,6 +63,9 @@ void check_common(const InversionArgs& a) {
   if (a.save_dir.empty()) throw UsageError("--save_dir is required");
   if (a.batch < 1 || a.batch > 256) throw UsageError("--batch must be in 1..256, got " + std::to_string(a.batch));
   if (a.n_sample < 0) throw UsageError("--n_sample must be >= 0 (0 = every image)");
+  if (a.align && !align::have_dlib()) align::detect_faces(io::Image::blank(1, 1), "");  // says how to get dlib
+  if (!a.align && (a.largest || !a.landmarks.empty())) throw UsageError("--largest and --landmarks go with --align");
+  if (a.align_size < 32 || a.align_size > 4096) throw UsageError("--align_size must be in 32..4096");
   if (fs::exists(a.save_dir) && !fs::is_directory(a.save_dir))
     throw UsageError("--save_dir " + io::quoted(a.save_dir) + " is a file, not a folder");
   if (fs::exists(a.save_dir) && !fs::is_empty(a.save_dir) && !a.overwrite)
@@ -76,9 +87,22 @@ Loaded load_inputs(const InversionArgs& a, std::ostream& err) {
     err << "note: skipping " << others << " file" << (others == 1 ? "" : "s") << " of " << io::quoted(a.images_dir)
         << " that " << (others == 1 ? "is" : "are") << " not PNG/JPEG/BMP\n";
   if (a.n_sample > 0 && int64_t(files.size()) > a.n_sample) files.resize(size_t(a.n_sample));
+  AlignSettings as;
+  as.landmarks = a.landmarks;
+  as.size = a.align_size;
+  as.largest = a.largest;
   for (const auto& f : files) {
     try {
-      r.inputs.push_back({fs::path(f).filename().string(), io::load_image(f)});
+      if (!a.align) {
+        r.inputs.push_back({fs::path(f).filename().string(), io::load_image(f), f, nullptr, "", {}});
+        continue;
+      }
+      auto photo = std::make_shared<const io::Image>(io::load_image(f));
+      for (auto& face : align_photo(*photo, f, as))
+        r.inputs.push_back({face.name + ".png", face.image, f, photo, alignment_json(face, f, *photo, as.size),
+                            face.alignment.quad});
+    } catch (const IOError& e) {
+      throw;  // the landmark model or an unreadable folder: not one image's fault
     } catch (const gradstyle::Error& e) {
       if (!a.keep_going) throw FormatError(std::string(e.what()) + " (nothing was written; --keep-going skips it)");
       err << "skipping " << io::quoted(f) << ": " << e.what() << "\n";
@@ -132,6 +156,22 @@ void save(const fs::path& p, const io::Image& img) {
   io::save_png(p.string(), img);
 }
 
+// The report shows at most this many inputs (the files on disk are all there).
+constexpr size_t kReportRows = 100;
+
+// How report.html under `root` refers to input i: the aligned face (written to aligned/), or the
+// photo by its path relative to the report.
+std::string source_ref(const fs::path& root, const Input& in, size_t i) {
+  if (in.photo) return "aligned/" + index_name(i);
+  std::error_code ec;
+  const fs::path rel = fs::relative(fs::absolute(in.source), fs::absolute(root), ec);
+  return ec ? fs::absolute(in.source).string() : rel.generic_string();
+}
+
+std::string shown_note(size_t n) {
+  return n > kReportRows ? " The first " + std::to_string(kReportRows) + " of " + std::to_string(n) + " are shown." : "";
+}
+
 std::unique_ptr<Progress> make_progress(int64_t n, const InversionArgs& a, std::ostream& err, std::ostringstream& sink) {
   return std::make_unique<Progress>(n, a.quiet ? static_cast<std::ostream&>(sink) : err, !a.quiet && ::isatty(2) != 0);
 }
@@ -146,11 +186,11 @@ int run_invert(const InvertArgs& a, std::ostream& out, std::ostream& err) {
 
   const fs::path root(a.save_dir);
   fs::create_directories(root);
-  clear_outputs(root, {"inversions", "latents.safetensors"});
+  clear_outputs(root, {"inversions", "aligned", "latents.safetensors", "report.html"});
   std::ostringstream sink;
   auto progress = make_progress(int64_t(in.inputs.size()), a, err, sink);
   std::vector<Tensor> ws;
-  json names = json::array();
+  json names = json::array(), alignments = json::array();
   for (size_t i0 = 0; i0 < in.inputs.size(); i0 += size_t(a.batch)) {
     const size_t nb = std::min(size_t(a.batch), in.inputs.size() - i0);
     eval::Inversion inv = m.invert(batch_of(in.inputs, i0, nb, m.input_size()), !a.latents_only);
@@ -160,18 +200,35 @@ int run_invert(const InvertArgs& a, std::ostream& out, std::ostream& err) {
       if (a.resize_outputs && img.size(-1) != 256) img = adaptive_avg_pool2d(img, {256, 256});
       for (size_t j = 0; j < nb; ++j) save(root / "inversions" / index_name(i0 + j), to_image(img, int64_t(j)));
     }
+    if (a.align)
+      for (size_t j = 0; j < nb; ++j) save(root / "aligned" / index_name(i0 + j), in.inputs[i0 + j].image);
     for (size_t j = 0; j < nb; ++j) {
       names.push_back(in.inputs[i0 + j].name);
+      alignments.push_back(in.inputs[i0 + j].alignment.empty() ? json() : json::parse(in.inputs[i0 + j].alignment));
       progress->step(in.inputs[i0 + j].name);
     }
   }
   progress->done();
   const Tensor latents = (ws.size() == 1 ? ws[0] : cat(ws, 0)).to(DType::f32).contiguous();
-  io::save_safetensors((root / "latents.safetensors").string(), {{"latents", io::from_tensor(latents)}},
-                       {{"names", names.dump()}, {"checkpoint", a.checkpoint}, {"kind", eval::model_kind_name(m.kind)}});
+  std::map<std::string, std::string> meta = {
+      {"names", names.dump()}, {"checkpoint", a.checkpoint}, {"kind", eval::model_kind_name(m.kind)}};
+  if (a.align) meta["alignments"] = alignments.dump();  // one record per latent (gradstyle align's)
+  io::save_safetensors((root / "latents.safetensors").string(), {{"latents", io::from_tensor(latents)}}, meta);
+  if (!a.latents_only) {
+    report::Page page("gradstyle invert: " + std::to_string(in.inputs.size()) + " image" +
+                      (in.inputs.size() == 1 ? "" : "s"));
+    page.paragraph("Checkpoint " + a.checkpoint + " (" + eval::model_kind_name(m.kind) + "). Source" +
+                   (a.align ? " (FFHQ-aligned face)" : "") + " | inversion; the latents are in latents.safetensors." +
+                   shown_note(in.inputs.size()));
+    std::vector<std::vector<std::string>> rows;
+    for (size_t i = 0; i < std::min(in.inputs.size(), kReportRows); ++i)
+      rows.push_back({source_ref(root, in.inputs[i], i), "inversions/" + index_name(i)});
+    page.image_table({"source", "inversion"}, rows, 192);
+    page.write((root / "report.html").string());
+  }
   out << "invert: " << in.inputs.size() << " image" << (in.inputs.size() == 1 ? "" : "s") << " -> "
       << (root / "latents.safetensors").string() << " " << shape_str(latents.shape());
-  if (!a.latents_only) out << " and " << (root / "inversions").string() << "/";
+  if (!a.latents_only) out << ", " << (root / "inversions").string() << "/ and report.html";
   out << "\n";
   if (in.skipped > 0) {
     err << "invert: " << in.skipped << " unreadable image" << (in.skipped == 1 ? " was" : "s were") << " skipped\n";
@@ -332,6 +389,9 @@ std::pair<Tensor, std::vector<std::string>> read_latents(const std::string& path
 int run_edit(const EditArgs& a, std::ostream& out, std::ostream& err) {
   check_common(a);
   if (a.images_dir.empty() == a.latents.empty()) throw UsageError("give exactly one of --images_dir and --latents");
+  if (a.paste_back && !a.align) throw UsageError("--paste-back needs --align (it puts the aligned face back into the photo)");
+  if (a.align && a.images_dir.empty()) throw UsageError("--align works on the photos of --images_dir, not on --latents");
+  if (!(a.feather > 0 && a.feather <= 0.5)) throw UsageError("--feather must be in (0, 0.5]");
   Loaded in;
   if (!a.images_dir.empty()) in = load_inputs(a, err);
   eval::InversionModel m = load_model(a, out);
@@ -360,8 +420,9 @@ int run_edit(const EditArgs& a, std::ostream& out, std::ostream& err) {
 
   const fs::path root(a.save_dir);
   fs::create_directories(root);
-  std::vector<std::string> ours = {"inversion", "grids"};
+  std::vector<std::string> ours = {"inversion", "grids", "report.html"};
   ours.insert(ours.end(), plan.folders.begin(), plan.folders.end());
+  for (const auto& f : plan.folders) ours.push_back(f + "_pasted");
   clear_outputs(root, ours);
   std::ostringstream sink;
   auto progress = make_progress(int64_t(names.size()), a, err, sink);
@@ -386,6 +447,11 @@ int run_edit(const EditArgs& a, std::ostream& out, std::ostream& err) {
       for (size_t j = 0; j < nb; ++j) {
         rows[j].push_back(to_image(img, int64_t(j)));
         save(root / plan.folders[k] / index_name(i0 + j), rows[j].back());
+        if (a.paste_back) {
+          const Input& src = in.inputs[i0 + j];
+          save(root / (plan.folders[k] + "_pasted") / index_name(i0 + j),
+               align::paste_back(*src.photo, rows[j].back(), src.quad, a.feather));
+        }
       }
     }
     for (size_t j = 0; j < nb; ++j) {
@@ -395,6 +461,47 @@ int run_edit(const EditArgs& a, std::ostream& out, std::ostream& err) {
     }
   }
   progress->done();
+  {
+    report::Page page("gradstyle edit: " + plan.attribute + " on " + std::to_string(names.size()) + " image" +
+                      (names.size() == 1 ? "" : "s"));
+    std::string degrees;
+    for (const auto& d : plan.degrees) degrees += (degrees.empty() ? "" : ", ") + d.label;
+    page.paragraph("Checkpoint " + a.checkpoint + " (" + eval::model_kind_name(m.kind) + "), " +
+                   (plan.ganspace ? "GANSpace" : "InterFaceGAN") + " edit " + plan.attribute + ", degrees " + degrees +
+                   (m.net ? "; the editing stream with aligned residuals." : "; latent only.") + shown_note(names.size()));
+    const size_t shown = std::min(names.size(), kReportRows);
+    if (plan.degrees.size() > 1) {
+      std::vector<std::string> labels;
+      for (const auto& d : plan.degrees) labels.push_back(d.label);
+      // Start at the degree nearest to 0 (the inversion itself when the range includes it).
+      size_t start = 0;
+      for (size_t k = 1; k < plan.degrees.size(); ++k)
+        if (std::abs(plan.degrees[k].value) < std::abs(plan.degrees[start].value)) start = k;
+      auto rows_of = [&](const std::string& suffix) {
+        std::vector<std::vector<std::string>> rows(shown);
+        for (size_t i = 0; i < shown; ++i)
+          for (const auto& f : plan.folders) rows[i].push_back(f + suffix + "/" + index_name(i));
+        return rows;
+      };
+      page.heading("Edit strength");
+      page.slider(plan.attribute, labels, rows_of(""), start);
+      if (a.paste_back) {
+        page.heading("Put back into the photo");
+        page.slider(plan.attribute, labels, rows_of("_pasted"), start, 384);
+      }
+    } else if (a.paste_back) {
+      page.heading("Put back into the photo");
+      std::vector<std::vector<std::string>> rows;
+      for (size_t i = 0; i < shown; ++i) rows.push_back({plan.folders[0] + "_pasted/" + index_name(i)});
+      page.image_table({plan.folders[0]}, rows, 384);
+    }
+    page.heading("Grids");
+    std::string cols = latents.defined() ? "inversion" : "source | inversion";
+    for (const auto& d : plan.degrees) cols += " | " + d.label;
+    page.paragraph("One row per image: " + cols + " (grids/).");
+    for (size_t i = 0; i < shown; ++i) page.image("grids/" + index_name(i), names[i], int(128 * (plan.degrees.size() + 2)));
+    page.write((root / "report.html").string());
+  }
   out << "edit: " << names.size() << " image" << (names.size() == 1 ? "" : "s") << " x " << plan.degrees.size()
       << " degree" << (plan.degrees.size() == 1 ? "" : "s") << " -> " << root.string() << "/{inversion,"
       << (plan.folders.size() == 1 ? plan.folders[0] : plan.attribute + "_*") << ",grids}/\n";

@@ -19,6 +19,12 @@ struct InversionArgs {
   bool overwrite = false;         // write into a non-empty save_dir
   bool keep_going = false;        // skip unreadable images (exit status 1 at the end)
   bool quiet = false;
+  // --align: FFHQ-align every face dlib finds first (gradstyle align); several faces become
+  // <stem>_face0, <stem>_face1 ... unless largest. The quads go into latents.safetensors.
+  bool align = false;
+  bool largest = false;
+  int64_t align_size = 256;       // e4e aligns to 256 px
+  std::string landmarks;          // 68-point model (default: Debian's libdlib-data path)
 };
 
 struct InvertArgs : InversionArgs {
@@ -39,6 +45,8 @@ struct EditArgs : InversionArgs {
   std::string ganspace;           // "idx,start,end,strength"
   std::string edit_degree;        // one number (kept as text: it names the output folder)
   std::string range;              // "a:b:step" sweep
+  bool paste_back = false;        // with --align: also SAVE/<A>_<X>_pasted/ at the photo's size
+  double feather = 0.1;           // paste-back mask ramp, a fraction of the face square's side
 };
 // Writes SAVE/inversion/00001.png, SAVE/<attribute>_<degree>/00001.png per degree and
 // SAVE/grids/00001.png (source | inversion | edits). Returns the exit code.

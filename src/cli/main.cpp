@@ -7,12 +7,15 @@
 #include "cli/command.hpp"
 #include "cli/commands.hpp"
 #include "gradstyle/core/error.hpp"
+#include "gradstyle/core/version.hpp"
 
 int main(int argc, char** argv) {
   using namespace gradstyle::cli;
   CLI::App app{"gradstyle: GAN inversion with GradStyle (C++/CUDA, no deep-learning framework)", "gradstyle"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Print help for every subcommand");
+  app.set_version_flag("--version", [] { return gradstyle::build_summary(); },
+                       "Print the version, git revision and build options (CUDA, dlib, CPU ISA)");
 
   auto table = command_table();
   std::vector<CLI::App*> subs;
@@ -42,6 +45,9 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion&) {
+    std::cout << gradstyle::build_summary();
+    return 0;
   } catch (const CLI::ParseError& e) {
     return usage_error(e.what(), chosen());
   }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/report.hpp"
 #include "gradstyle/core/error.hpp"
 #include "gradstyle/io/file.hpp"
 #include "gradstyle/io/image.hpp"
@@ -139,8 +140,36 @@ void with_bookkeeping(StageLoop& L, const Config& cfg) {
   L.keep_last = cfg.keep_last;
 }
 
+// EXP/report.html: each logged term of metrics.csv as a curve, and the latest sample image.
+void write_train_report(const fs::path& exp, int64_t iteration, int64_t iterations) {
+  report::Page page("gradstyle train: " + exp.filename().string());
+  page.paragraph("Iteration " + std::to_string(iteration) + " of " + std::to_string(iterations) + "; " +
+                 "curves drawn from metrics.csv (one point per logged iteration), checkpoints in checkpoints/.");
+  const std::vector<uint8_t> csv = io::read_file_bytes((exp / "metrics.csv").string());
+  const std::string curves = report::curves_svg(std::string(csv.begin(), csv.end()));
+  page.heading("Loss terms");
+  if (curves.empty())
+    page.paragraph("Fewer than two rows logged yet.");
+  else
+    page.raw("<div>" + curves + "</div>\n");
+  int64_t latest = -1;
+  static const std::regex img_re("iteration_([0-9]+)\\.png");
+  if (fs::is_directory(exp / "images"))
+    for (const auto& e : fs::directory_iterator(exp / "images")) {
+      std::smatch m;
+      const std::string n = e.path().filename().string();
+      if (std::regex_match(n, m, img_re)) latest = std::max<int64_t>(latest, std::stoll(m[1].str()));
+    }
+  if (latest >= 0) {
+    page.heading("Samples at iteration " + std::to_string(latest));
+    page.image("images/iteration_" + std::to_string(latest) + ".png", "samples", 768);
+  }
+  page.write((exp / "report.html").string());
+}
+
 // The loop shared by every stage: metrics.csv rows, progress lines, images/iteration_N.png,
-// checkpoints/iteration_N + last.safetensors (serialised once; last is a crash-safe copy).
+// checkpoints/iteration_N + last.safetensors (serialised once; last is a crash-safe copy),
+// report.html at every checkpoint.
 void run_loop(const StageLoop& L, const fs::path& exp, bool quiet, std::ostream& err) {
   const fs::path ckpt_dir = exp / "checkpoints", last = ckpt_dir / "last.safetensors";
   const std::string metrics = (exp / "metrics.csv").string();
@@ -175,6 +204,7 @@ void run_loop(const StageLoop& L, const fs::path& exp, bool quiet, std::ostream&
       L.save(path);
       io::atomic_write_file(last.string(), io::read_file_bytes(path));
       rotate_checkpoints(ckpt_dir, L.keep_last);
+      write_train_report(exp, it, L.iterations);
     }
   }
 }

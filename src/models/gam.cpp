@@ -97,6 +97,12 @@ Tensor AlignerLayer::attend(const Tensor& X, const Tensor& Z, const Tensor& P, b
   return o.forward(selective_attention(q.forward(xq), k.forward(zk), v.forward(zv), mu, heads));
 }
 
+Tensor AlignerLayer::attention_weights(const Tensor& X, const Tensor& Z, const Tensor& P, double mu,
+                                       int64_t heads) const {
+  const Tensor xq = P.defined() ? X + P : X, zk = P.defined() ? Z + P : Z;
+  return selective_attention_weights(q.forward(xq), k.forward(zk), mu, heads);
+}
+
 Tensor AlignerLayer::mlp(const Tensor& Y) const {
   return norm2.forward(Y + fc2.forward(relu(fc1.forward(Y))));
 }
@@ -117,7 +123,14 @@ Aligner::Aligner(int64_t C, const GradStyleConfig& cfg) : out(C, C), C_(C), cfg_
   register_module("out", &out);
 }
 
-Tensor Aligner::forward(const Tensor& F, const Tensor& f_edi) const {
+Tensor Aligner::forward(const Tensor& F, const Tensor& f_edi) const { return run(F, f_edi, nullptr); }
+
+Tensor Aligner::forward_with_attention(const Tensor& F, const Tensor& f_edi, std::vector<Tensor>& weights) const {
+  weights.clear();
+  return run(F, f_edi, &weights);
+}
+
+Tensor Aligner::run(const Tensor& F, const Tensor& f_edi, std::vector<Tensor>* weights) const {
   GS_CHECK(F.defined() && f_edi.defined() && F.dim() == 4 && F.size(1) == C_ && F.size(2) == F.size(3) &&
                f_edi.shape() == F.shape(),
            ShapeError, "Aligner: F ", F.defined() ? shape_str(F.shape()) : "undefined", " and f_edi ",
@@ -138,6 +151,10 @@ Tensor Aligner::forward(const Tensor& F, const Tensor& f_edi) const {
   for (size_t l = 0; l < A; ++l) {
     const AlignerLayer& layer = layers[l];
     Tensor att = layer.attend(X, Z, P, cfg_.pe_on_value, cfg_.topk_mu, cfg_.aligner_heads);  // [B, L, C]
+    if (weights) {
+      autograd::NoGradGuard ng;
+      weights->push_back(layer.attention_weights(X.detach(), Z.detach(), P, cfg_.topk_mu, cfg_.aligner_heads));
+    }
     if (l + 1 == A && value_side) {
       X = layer.mlp(att);  // Y: built from F's values only
     } else {

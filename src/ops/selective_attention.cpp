@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "backend/selective_attention_kernels.hpp"
+#include "gradstyle/autograd/autograd.hpp"
 #include "gradstyle/ops/elementwise.hpp"
 #include "gradstyle/ops/linalg.hpp"
 #include "gradstyle/ops/reduce.hpp"
@@ -157,6 +158,12 @@ Tensor selective_attention_unfused(const Tensor& q, const Tensor& k, const Tenso
   Tensor qh = split_heads(q, d.H), kh = split_heads(k, d.H), vh = split_heads(v, d.H);
   Tensor p = unfused_probs(qh, kh, d.ktop, 1.0 / std::sqrt(double(d.D)));
   return merge_heads(matmul(p, vh));
+}
+
+Tensor selective_attention_weights(const Tensor& q, const Tensor& k, double mu, int64_t heads) {
+  Dims d = check_args(q, k, k, mu, heads, "selective_attention_weights");
+  autograd::NoGradGuard ng;
+  return unfused_probs(split_heads(q.detach(), d.H), split_heads(k.detach(), d.H), d.ktop, 1.0 / std::sqrt(double(d.D)));
 }
 
 Tensor rows_kth_largest(const Tensor& x_in, int64_t k) {

@@ -430,6 +430,16 @@ std::vector<OpCase> op_table() {
   row({"selective_attention_unfused", "2 heads", {X({1, 3, 64}, 300), X({1, 5, 64}, 301), X({1, 5, 64}, 302)},
        [](const V& x) { return selective_attention_unfused(x[0], x[1], x[2], 0.5, 2); }, GG, {}, {1e-4, 1e-3},
        [](const Ctx& c) { GS_EXPECT_CLOSE(selective_attention(c.xs[0], c.xs[1], c.xs[2], 0.5, 2).cpu(), c.y.cpu(), 1e-5, 1e-4); }});
+  row({"selective_attention_weights", "2 heads, rows sum to 1 and rebuild the output",
+       {X({1, 5, 8}, 304), X({1, 6, 8}, 305)},
+       [](const V& x) { return selective_attention_weights(x[0], x[1], 0.5, 2); }, F, {}, {1e-4, 1e-3},
+       [](const Ctx& c) {
+         CHECK(c.y.shape() == Shape{1, 2, 5, 6});
+         GS_EXPECT_CLOSE(sum(c.y, {-1}).cpu(), Tensor::ones({1, 2, 5}, {c.y.dtype()}), 1e-5, 1e-5);
+         const Tensor vh = permute(reshape(c.xs[1], {1, 6, 2, 4}), {0, 2, 1, 3});  // keys as values
+         const Tensor out = reshape(permute(matmul(c.y, vh), {0, 2, 1, 3}), {1, 5, 8});
+         GS_EXPECT_CLOSE(out.cpu(), selective_attention(c.xs[0], c.xs[1], c.xs[1], 0.5, 2).cpu(), 1e-5, 1e-4);
+       }});
   row({"rows_kth_largest", "ties", {small_ints({3, 6}, 303)}, [](const V& x) { return rows_kth_largest(x[0], 2); }, F});
   row({"rows_kth_largest", "a NaN row gives NaN", {values({2, 4}, {1, 2, std::nan(""), 4, 5, 6, 7, 8})},
        [](const V& x) { return rows_kth_largest(x[0], 3); }, F | kMayNaN, {}, {1e-4, 1e-3}, [](const Ctx& c) {

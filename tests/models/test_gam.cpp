@@ -203,3 +203,24 @@ TEST_CASE("models/gam: token layout t = y * R + x and shape errors") {
   GS_CHECK_THROWS_WITH(a.forward(Tensor::randn({1, 8, 4, 4}, 1), Tensor::randn({1, 8, 2, 2}, 1)), ShapeError,
                        "Aligner", "[B, 8, R, R]");
 }
+
+TEST_CASE("models/gam: forward_with_attention returns forward's output and each layer's weights") {
+  for (auto out : {gs::AlignerOutput::Value, gs::AlignerOutput::Query}) {
+    CAPTURE(int(out));
+    auto c = aligner_config(2, out, gs::PositionalEncoding::TwoD, false);
+    gs::Aligner a(8, c);
+    a.to(DType::f64);
+    randomize_biases(a, 50);
+    Tensor F = Tensor::randn({1, 8, 4, 4}, 51, {DType::f64}), f = Tensor::randn({1, 8, 4, 4}, 52, {DType::f64});
+    std::vector<Tensor> w;
+    const Tensor y = a.forward_with_attention(F, f, w);
+    GS_EXPECT_CLOSE(y, a.forward(F, f), 0.0, 0.0);
+    REQUIRE(w.size() == 2);
+    for (const auto& t : w) CHECK(t.shape() == Shape{1, 2, 16, 16});
+    // Layer 0's weights are those of its own inputs: f_edi's tokens (+ P) against F's.
+    const Tensor P = gs::positional_encoding_2d(4, 8, c.pe_temperature).to(DType::f64);
+    const Tensor X = gs::to_tokens(f), Z = gs::to_tokens(F);
+    GS_EXPECT_CLOSE(w[0], selective_attention_weights(a.layers[0].q.forward(X + P), a.layers[0].k.forward(Z + P), 0.5, 2),
+                    0.0, 0.0);
+  }
+}

@@ -376,3 +376,31 @@ TEST_CASE("ops/selective_attention: NaN in v or dout reaches only the rows that 
     }
   }
 }
+
+TEST_CASE("ops/selective_attention: the weights reproduce the output, keep k keys per row and sum to 1") {
+  const int64_t B = 2, L = 12, C = 8, H = 2;
+  const double mu = 0.25;
+  Tensor q = Tensor::randn({B, L, C}, 71, {DType::f64}), k = Tensor::randn({B, L, C}, 72, {DType::f64});
+  Tensor v = Tensor::randn({B, L, C}, 73, {DType::f64});
+  const Tensor w = selective_attention_weights(q, k, mu, H);
+  REQUIRE(w.shape() == Shape{B, H, L, L});
+  CHECK_FALSE(w.requires_grad());
+  const std::vector<double> wv = w.to_vector<double>();
+  const int64_t ktop = selective_topk(mu, L);
+  for (int64_t r = 0; r < B * H * L; ++r) {
+    double sum = 0;
+    int64_t kept = 0;
+    for (int64_t j = 0; j < L; ++j) {
+      sum += wv[size_t(r * L + j)];
+      kept += wv[size_t(r * L + j)] > 0;
+    }
+    CHECK(sum == doctest::Approx(1.0).epsilon(1e-12));
+    CHECK(kept == ktop);  // random scores: no ties
+  }
+  // out = merge_heads(w @ v_heads), the fused kernel's result.
+  const Tensor vh = permute(reshape(v, {B, L, H, C / H}), {0, 2, 1, 3});
+  const Tensor rebuilt = reshape(permute(matmul(w, vh), {0, 2, 1, 3}), {B, L, C});
+  GS_EXPECT_CLOSE(rebuilt, selective_attention(q, k, v, mu, H), 1e-12, 1e-12);
+  GS_CHECK_THROWS_WITH(selective_attention_weights(q, reshape(k, {B, L, 2, 4}), mu, H), ShapeError,
+                       "selective_attention_weights");
+}

@@ -93,6 +93,16 @@ TEST_CASE("train/cli: the experiment folder holds opt.json, metrics.csv, image g
   CHECK(fs::exists(e / "checkpoints" / "iteration_6.safetensors"));
   CHECK(io::read_file_bytes((e / "checkpoints" / "iteration_6.safetensors").string()) ==
         io::read_file_bytes((e / "checkpoints" / "last.safetensors").string()));
+  // report.html: the curves of the logged terms (inline SVG) and the latest samples.
+  {
+    const std::vector<uint8_t> r = io::read_file_bytes((e / "report.html").string());
+    const std::string h(r.begin(), r.end());
+    CHECK(h.find("Iteration 6 of 6") != std::string::npos);
+    CHECK(h.find("aria-label=\"total\"") != std::string::npos);
+    CHECK(h.find("aria-label=\"l2\"") != std::string::npos);
+    CHECK(h.find("aria-label=\"seconds\"") == std::string::npos);
+    CHECK(h.find("src=\"images/iteration_6.png\"") != std::string::npos);
+  }
 
   // Refusals: an existing folder without --resume; --resume of nothing; a changed key on resume.
   CHECK_THROWS_WITH_AS(run_train_quietly(a), doctest::Contains("exists and is not empty"), cli::UsageError);

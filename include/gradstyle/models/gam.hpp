@@ -46,6 +46,8 @@ class AlignerLayer : public nn::Module {
                 int64_t heads) const;
   // norm2(Y + fc2(relu(fc1(Y)))).
   Tensor mlp(const Tensor& Y) const;
+  // The weights attend() uses for these inputs, [B, heads, Lq, Lk] (selective_attention_weights).
+  Tensor attention_weights(const Tensor& X, const Tensor& Z, const Tensor& P, double mu, int64_t heads) const;
 };
 
 class Aligner : public nn::Module {
@@ -60,9 +62,13 @@ class Aligner : public nn::Module {
   // F' [B, C, R, R]. With aligner_output = value, F' depends on f_edi only through the attention
   // weights.
   Tensor forward(const Tensor& F, const Tensor& f_edi) const;
+  // forward, also returning each layer's attention weights [B, heads, L, L] (query token of f_edi
+  // -> key token of F; 0 outside the selected top-k), without gradient. For `gradstyle explain`.
+  Tensor forward_with_attention(const Tensor& F, const Tensor& f_edi, std::vector<Tensor>& weights) const;
   int64_t width() const { return C_; }
 
  private:
+  Tensor run(const Tensor& F, const Tensor& f_edi, std::vector<Tensor>* weights) const;
   int64_t C_;
   GradStyleConfig cfg_;
 };

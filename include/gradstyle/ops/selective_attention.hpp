@@ -58,6 +58,12 @@ SelectiveAttentionResult selective_attention_with_stats(const Tensor& q, const T
 // exact ties (equal keys) resolve identically. Used for double backward and as the lab baseline.
 Tensor selective_attention_unfused(const Tensor& q, const Tensor& k, const Tensor& v, double mu, int64_t heads);
 
+// The attention weights themselves, [B, heads, Lq, Lk]: row i of head h holds the softmax over the
+// keys kept for query i (the top-k scores, ties kept) and 0 for the others, as the unfused form
+// computes them (no gradient). For looking inside a model (`gradstyle explain`), not for training:
+// it writes the whole score matrix.
+Tensor selective_attention_weights(const Tensor& q, const Tensor& k, double mu, int64_t heads);
+
 // Per-row k-th largest value along the last dim of x ([..., n] -> [..., 1]); NaN for a row with
 // a NaN. Not differentiable (returns a constant). float32/float64, CPU or CUDA (n <= 1024 on CUDA).
 Tensor rows_kth_largest(const Tensor& x, int64_t k);
