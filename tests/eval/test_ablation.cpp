@@ -70,6 +70,29 @@ TEST_CASE("eval/ablation: rows agree with the demo, zero edits stay at the recon
   CHECK(md.find("## Not measured") != std::string::npos);
 }
 
+TEST_CASE("eval/ablation: negative edits run the other way; edits that leave the attribute's range are skipped") {
+  eval::ToyBundle b = eval::ToyBundle::load(kBundle);
+  eval::AblationOptions o;
+  o.identities = 1;
+  o.batch = 1;
+  o.attributes = {"smile", "age", "eye_openness"};
+  o.magnitudes = {-1.0};
+  const eval::AblationResult r = eval::run_toyfaces_ablation(b, o);
+  const double smile = b.edit_delta.at("smile");
+  const auto* frown = r.find("edit:smile", -smile, "GradStyle (GRM + GAM)");
+  REQUIRE(frown);
+  // The truth moved: the unedited source is no longer an exact answer.
+  CHECK(r.find("edit:smile", -smile, "source (no edit)")->l2 > 0);
+  // age 0.1 - delta < 0 and eye openness 0.8 + 0.6 > 1 would leave their ranges.
+  REQUIRE(r.skipped.size() == 2);
+  CHECK(r.skipped[0].rfind("age -", 0) == 0);
+  CHECK(r.skipped[1].rfind("eye_openness 0.", 0) == 0);
+  CHECK(r.find("edit:age", -b.edit_delta.at("age"), "e4e") == nullptr);
+  const std::string md = eval::ablation_markdown(b, r, "test");
+  CHECK(md.find("edits with delta < 0: GradStyle lower in") != std::string::npos);
+  CHECK(md.find("Not run (they would leave the attribute's toyfaces range): age -") != std::string::npos);
+}
+
 TEST_CASE("cli/results: writes the markdown and refuses bad arguments") {
   const fs::path out = fs::temp_directory_path() / ("gs_results_" + std::to_string(::getpid())) / "results.md";
   cli::ResultsArgs a;

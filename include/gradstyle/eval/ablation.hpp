@@ -22,7 +22,10 @@ struct AblationOptions {
   uint64_t seed = 0;
   int64_t batch = 8;
   std::vector<std::string> attributes{"smile", "age", "yaw", "eye_openness"};
-  std::vector<double> magnitudes{0.5, 1.0};  // fractions of the bundle's edit delta per attribute
+  // Fractions of the bundle's edit delta per attribute; negative ones edit the other way (frown,
+  // turn the other side). An edit that would take the attribute out of its toyfaces range (age
+  // below 0, eye openness above 1) is skipped and listed in AblationResult::skipped.
+  std::vector<double> magnitudes{-1.0, -0.5, 0.5, 1.0};
 };
 
 struct AblationRow {
@@ -36,6 +39,7 @@ struct AblationResult {
   std::vector<AblationRow> rows;
   int64_t identities = 0;
   double seconds = 0;
+  std::vector<std::string> skipped;  // "age -0.80": edits outside the attribute's range
   // Mean over every edit row of a variant (L2); 0 when it has none.
   double mean_edit_l2(const std::string& variant) const;
   const AblationRow* find(const std::string& task, double delta, const std::string& variant) const;
