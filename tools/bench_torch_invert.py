@@ -3,6 +3,7 @@
 
   /usr/bin/python3 tools/bench_torch_invert.py --setup 1024 [--images 3] [--cli build/src/cli/gradstyle]
   /usr/bin/python3 tools/bench_torch_invert.py --setup 256
+  ... --rss   also the peak RSS of each side, each as a process of its own
 
 Builds the e4e setup with random weights: the full IR-SE50 Encoder4Editing (tools/reference/e4e_ref.py)
 and a rosinality generator (config-f channels; 1024 px with 18 W+ rows, or 256 px with 14), saves
@@ -136,13 +137,27 @@ def cli_side(cli, ckpt, dpath, files, work):
     return i1, e1, iN, eN, read_latents(os.path.join(work, f"inv{n}", "latents.safetensors"))
 
 
+def peak_rss_mb(cmd):
+    """Peak resident memory of a command run as its own process (GNU time's %M, in MB)."""
+    r = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    return int(r.stderr.strip().splitlines()[-1]) / 1024.0
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--torch-side":  # the PyTorch work alone, for --rss
+        ckpt, dpath, setup, threads = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+        torch.set_num_threads(threads)
+        torch_side(ckpt, dpath, sys.argv[6:], setup)
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--setup", type=int, choices=(256, 1024), default=1024)
     ap.add_argument("--images", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cli", default=os.path.join(ROOT, "build", "src", "cli", "gradstyle"))
     ap.add_argument("--work", default=None, help="folder for the checkpoint (default: a temporary one)")
+    ap.add_argument("--rss", action="store_true",
+                    help="also the peak RSS of each side as a process of its own (invert + 1 edit of every photo)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     work = a.work or tempfile.mkdtemp(prefix="gs_bench_invert_")
@@ -162,6 +177,15 @@ def main():
     print(f"gradstyle: invert {i1:.2f} s (1 image) / {iN:.2f} s ({n}); edit {e1:.2f} s / {eN:.2f} s; "
           f"per image, load excluded: invert {inv_per:.2f} s, invert + 1 edit {ours_per:.2f} s")
     print(f"latents: max |ours - PyTorch| / max |PyTorch| = {diff:.2e}")
+    if a.rss:
+        d = os.path.join(work, f"in{n}")
+        ours = peak_rss_mb([a.cli, "edit", ckpt, "--images_dir", d, "--save_dir", os.path.join(work, "edit_rss"),
+                            "--device", "cpu", "--quiet", "--overwrite", "--direction", dpath, "--edit_attribute",
+                            "age", "--edit_degree", "3"])
+        theirs = peak_rss_mb([sys.executable, os.path.abspath(__file__), "--torch-side", ckpt, dpath, str(a.setup),
+                              str(a.threads)] + files)
+        print(f"peak RSS, invert + 1 edit of {n} photos: gradstyle {ours:.0f} MB, PyTorch {theirs:.0f} MB "
+              f"(ratio {ours / theirs:.2f})")
     if not a.work:
         shutil.rmtree(work)
 

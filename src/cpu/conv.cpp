@@ -1,3 +1,4 @@
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12: false positives from avx512fintrin.h inlined into Eigen (PR 105593)
 // CPU convolution kernels: im2col + Eigen GEMM.
 //
 // The output columns (image, output row, output column) are cut into tiles of whole output rows

@@ -1,3 +1,4 @@
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12: false positives from avx512fintrin.h inlined into Eigen (PR 105593)
 // CPU 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2016).
 //
 // Each 2x2 output tile needs 16 multiplies per (input channel, output channel) instead of 36: the

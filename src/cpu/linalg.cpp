@@ -1,3 +1,4 @@
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12: false positives from avx512fintrin.h inlined into Eigen (PR 105593)
 // CPU GEMM through Eigen (single-threaded Eigen kernels). Parallelism is ours: a batch is split
 // across OpenMP threads, and a single large product is split into one block of output rows (or
 // columns) per thread. Eigen's own OpenMP GEMM synchronises its threads many times per product
