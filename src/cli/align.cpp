@@ -49,7 +49,7 @@ std::vector<AlignedFace> align_photo(const io::Image& photo, const std::string& 
   return out;
 }
 
-std::string alignment_json(const AlignedFace& f, const std::string& source, const io::Image& photo, int64_t size) {
+json alignment_record(const AlignedFace& f, const std::string& source, const io::Image& photo, int64_t size) {
   json lm = json::array(), quad = json::array();
   for (const auto& p : f.detection.landmarks) lm.push_back({p.x, p.y});
   for (const auto& p : f.alignment.quad) quad.push_back({p.x, p.y});
@@ -62,7 +62,7 @@ std::string alignment_json(const AlignedFace& f, const std::string& source, cons
             {"qsize", f.alignment.qsize},
             {"photo_size", {photo.width, photo.height}},
             {"size", size}};
-  return j.dump();
+  return j;
 }
 
 namespace {
@@ -76,7 +76,7 @@ bool is_image(const fs::path& p) {
 int run_align(const AlignArgs& a, std::ostream& out, std::ostream& err) {
   if (a.inputs.empty()) throw UsageError("give the photos (files or folders) to align");
   if (a.save_dir.empty()) throw UsageError("--save_dir is required");
-  if (!align::have_dlib()) align::detect_faces(io::Image::blank(1, 1), "");  // says how to enable dlib
+  align::require_dlib();
   std::vector<std::string> files;
   for (const auto& in : a.inputs) {
     if (fs::is_directory(in)) {
@@ -120,7 +120,7 @@ int run_align(const AlignArgs& a, std::ostream& out, std::ostream& err) {
       for (const auto& face : faces) {
         const fs::path dst = fs::path(a.save_dir) / (face.name + ".png");
         io::save_png(dst.string(), face.image);
-        json r = json::parse(alignment_json(face, f, photo, a.settings.size));
+        json r = alignment_record(face, f, photo, a.settings.size);
         r["output"] = dst.filename().string();
         records.push_back(r);
         ++written;

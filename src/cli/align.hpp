@@ -2,6 +2,7 @@
 // `gradstyle align` and the --align of invert/edit: FFHQ alignment of every face in a photo.
 #include <cstdint>
 #include <iosfwd>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,9 @@ struct AlignSettings {
 // Every face of the photo aligned (or the largest). Throws FormatError naming the file when dlib
 // finds no face.
 std::vector<AlignedFace> align_photo(const io::Image& photo, const std::string& file, const AlignSettings& s);
-// {"source", "face", "box", "landmarks", "quad", "qsize", "photo_size", "size"} as JSON text.
-std::string alignment_json(const AlignedFace& f, const std::string& source, const io::Image& photo, int64_t size);
+// {"source", "face", "box", "score", "landmarks", "quad", "qsize", "photo_size", "size"}: what
+// alignments.json and the latents' metadata keep per face.
+nlohmann::json alignment_record(const AlignedFace& f, const std::string& source, const io::Image& photo, int64_t size);
 
 struct AlignArgs {
   std::vector<std::string> inputs;  // files or folders

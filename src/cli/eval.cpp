@@ -172,13 +172,9 @@ int run_eval(const EvalArgs& a, std::ostream& out, std::ostream& err) {
     header.insert(header.end(), metrics.begin(), metrics.end());
     page.table(header, std::vector<std::vector<std::string>>(per_image.begin(), per_image.begin() + long(shown)));
     std::vector<std::vector<std::string>> thumbs;
-    const fs::path save = fs::absolute(a.save_dir);
-    auto ref = [&](const fs::path& p) {
-      std::error_code ec;
-      const fs::path r = fs::relative(fs::absolute(p), save, ec);
-      return ec ? fs::absolute(p).string() : r.generic_string();
-    };
-    for (size_t i = 0; i < shown; ++i) thumbs.push_back({ref(pairs[i].first), ref(pairs[i].second)});
+    for (size_t i = 0; i < shown; ++i)
+      thumbs.push_back({report::relative_ref(a.save_dir, pairs[i].first.string()),
+                        report::relative_ref(a.save_dir, pairs[i].second.string())});
     page.image_table({"ground truth", "prediction"}, thumbs, 128);
     page.write((fs::path(a.save_dir) / "report.html").string());
   }

@@ -43,7 +43,7 @@ struct Input {
   io::Image image;   // as decoded (RGB); with --align the aligned face
   std::string source;                 // the photo's path
   std::shared_ptr<const io::Image> photo;  // with --align: the whole photo (paste-back)
-  std::string alignment;              // with --align: alignment_json()
+  json alignment;                     // with --align: alignment_record(); null otherwise
   align::Quad quad{};
 };
 
@@ -63,7 +63,7 @@ void check_common(const InversionArgs& a) {
   if (a.save_dir.empty()) throw UsageError("--save_dir is required");
   if (a.batch < 1 || a.batch > 256) throw UsageError("--batch must be in 1..256, got " + std::to_string(a.batch));
   if (a.n_sample < 0) throw UsageError("--n_sample must be >= 0 (0 = every image)");
-  if (a.align && !align::have_dlib()) align::detect_faces(io::Image::blank(1, 1), "");  // says how to get dlib
+  if (a.align) align::require_dlib();
   if (!a.align && (a.largest || !a.landmarks.empty())) throw UsageError("--largest and --landmarks go with --align");
   if (a.align_size < 32 || a.align_size > 4096) throw UsageError("--align_size must be in 32..4096");
   if (fs::exists(a.save_dir) && !fs::is_directory(a.save_dir))
@@ -94,12 +94,12 @@ Loaded load_inputs(const InversionArgs& a, std::ostream& err) {
   for (const auto& f : files) {
     try {
       if (!a.align) {
-        r.inputs.push_back({fs::path(f).filename().string(), io::load_image(f), f, nullptr, "", {}});
+        r.inputs.push_back({fs::path(f).filename().string(), io::load_image(f), f, nullptr, json(), {}});
         continue;
       }
       auto photo = std::make_shared<const io::Image>(io::load_image(f));
       for (auto& face : align_photo(*photo, f, as))
-        r.inputs.push_back({face.name + ".png", face.image, f, photo, alignment_json(face, f, *photo, as.size),
+        r.inputs.push_back({face.name + ".png", face.image, f, photo, alignment_record(face, f, *photo, as.size),
                             face.alignment.quad});
     } catch (const IOError& e) {
       throw;  // the landmark model or an unreadable folder: not one image's fault
@@ -162,10 +162,7 @@ constexpr size_t kReportRows = 100;
 // How report.html under `root` refers to input i: the aligned face (written to aligned/), or the
 // photo by its path relative to the report.
 std::string source_ref(const fs::path& root, const Input& in, size_t i) {
-  if (in.photo) return "aligned/" + index_name(i);
-  std::error_code ec;
-  const fs::path rel = fs::relative(fs::absolute(in.source), fs::absolute(root), ec);
-  return ec ? fs::absolute(in.source).string() : rel.generic_string();
+  return in.photo ? "aligned/" + index_name(i) : report::relative_ref(root.string(), in.source);
 }
 
 std::string shown_note(size_t n) {
@@ -204,7 +201,7 @@ int run_invert(const InvertArgs& a, std::ostream& out, std::ostream& err) {
       for (size_t j = 0; j < nb; ++j) save(root / "aligned" / index_name(i0 + j), in.inputs[i0 + j].image);
     for (size_t j = 0; j < nb; ++j) {
       names.push_back(in.inputs[i0 + j].name);
-      alignments.push_back(in.inputs[i0 + j].alignment.empty() ? json() : json::parse(in.inputs[i0 + j].alignment));
+      alignments.push_back(in.inputs[i0 + j].alignment);
       progress->step(in.inputs[i0 + j].name);
     }
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <iomanip>
 #include <sstream>
 
@@ -24,6 +25,13 @@ std::string escape(const std::string& text) {
     }
   }
   return o;
+}
+
+std::string relative_ref(const std::string& page_dir, const std::string& file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path rel = fs::relative(fs::absolute(file), fs::absolute(page_dir), ec);
+  return ec || rel.empty() ? fs::absolute(file).generic_string() : rel.generic_string();
 }
 
 namespace {

@@ -10,6 +10,9 @@
 namespace gradstyle::cli::report {
 
 std::string escape(const std::string& text);  // & < > " '
+// How a page in `page_dir` refers to `file`: its path relative to the page (generic separators),
+// or the absolute path when there is none.
+std::string relative_ref(const std::string& page_dir, const std::string& file);
 
 class Page {
  public:

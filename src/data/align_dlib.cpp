@@ -15,6 +15,7 @@
 namespace gradstyle::align {
 
 bool have_dlib() { return true; }
+void require_dlib() {}
 std::string default_landmarks_path() { return "/usr/share/dlib/shape_predictor_68_face_landmarks.dat"; }
 
 namespace {

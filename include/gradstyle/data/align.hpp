@@ -34,6 +34,8 @@ struct Face {
 
 // Whether this build has the dlib detector.
 bool have_dlib();
+// Throws ValueError saying how to enable dlib when the build has none; returns otherwise.
+void require_dlib();
 // Debian's path of the 68-landmark model (libdlib-data).
 std::string default_landmarks_path();
 // Every face dlib finds (upsampling once, as e4e's get_landmark does), in the detector's order.
