@@ -8,12 +8,14 @@
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <omp.h>
 #include <regex>
 #include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/report.hpp"
 #include "gradstyle/core/error.hpp"
+#include "gradstyle/dist/dist.hpp"
 #include "gradstyle/io/file.hpp"
 #include "gradstyle/io/image.hpp"
 #include "gradstyle/io/tensor_bridge.hpp"
@@ -127,6 +129,11 @@ struct StageLoop {
   std::vector<std::string> progress;     // terms shown on the progress line
   double lr = 0;
   int64_t iterations = 0, log_every = 1, image_every = 0, save_every = 1, keep_last = 1;
+  // Data parallel: every rank runs the loop; rank 0 alone writes. At every checkpoint the ranks
+  // first check that their replicas are bit-identical (a collective). Null: one process.
+  dist::ProcessGroup* pg = nullptr;
+  std::function<std::vector<std::pair<std::string, Tensor>>()> replicas;
+  std::function<double()> reduce_seconds;  // all-reduce time of the last step (for the progress line)
 };
 
 // The bookkeeping keys every stage configuration has under the same names.
@@ -173,12 +180,21 @@ void write_train_report(const fs::path& exp, int64_t iteration, int64_t iteratio
 void run_loop(const StageLoop& L, const fs::path& exp, bool quiet, std::ostream& err) {
   const fs::path ckpt_dir = exp / "checkpoints", last = ckpt_dir / "last.safetensors";
   const std::string metrics = (exp / "metrics.csv").string();
-  prepare_metrics(metrics, L.iteration(), L.columns);
+  const bool writer = !L.pg || L.pg->rank() == 0;
+  const int rank = L.pg ? L.pg->rank() : 0;
+  if (writer) prepare_metrics(metrics, L.iteration(), L.columns);
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t start = L.iteration();
+  double step_s = 0, reduce_s = 0;
   while (L.iteration() < L.iterations) {
+    dist::maybe_inject_fault(rank, L.iteration() + 1);
     train::StepLog log = L.step();
     const int64_t it = log.iteration;
+    step_s += log.seconds;
+    if (L.reduce_seconds) reduce_s += L.reduce_seconds();
+    if (L.pg && (it % L.save_every == 0 || it == L.iterations))
+      dist::check_replicas_equal(L.replicas(), *L.pg, "iteration " + std::to_string(it));
+    if (!writer) continue;
     if (it % L.log_every == 0 || it == L.iterations) {
       std::ofstream m(metrics, std::ios::app);
       m << it << "," << std::setprecision(6) << log.seconds << "," << L.lr << std::setprecision(9);
@@ -193,8 +209,10 @@ void run_loop(const StageLoop& L, const fs::path& exp, bool quiet, std::ostream&
         err << "[" << it << "/" << L.iterations << "]" << std::setprecision(4);
         for (const auto& k : L.progress)
           if (auto f = log.terms.find(k); f != log.terms.end()) err << " " << k << " " << f->second;
-        err << "  " << std::setprecision(3) << rate << " it/s  ETA "
-            << format_duration(double(L.iterations - it) / std::max(rate, 1e-9)) << "\n";
+        err << "  " << std::setprecision(3) << rate << " it/s";
+        if (L.pg) err << " (" << L.pg->size() << " ranks, all-reduce " << std::setprecision(2)
+                      << 100.0 * reduce_s / std::max(step_s, 1e-9) << "%)";
+        err << "  ETA " << format_duration(double(L.iterations - it) / std::max(rate, 1e-9)) << "\n";
       }
     }
     if (L.image && L.image_every > 0 && it % L.image_every == 0)
@@ -300,14 +318,21 @@ std::string canonical(const std::string& stage, const std::string& text) {
 
 }  // namespace
 
-int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
+namespace {
+
+// One rank's (or the only process's) run. pg.size() > 1: rank 0 reads and checks the
+// configuration and broadcasts it, writes every file, and its state is broadcast to the others.
+int train_process(const TrainArgs& a, dist::ProcessGroup& pg, std::ostream& out, std::ostream& err) {
   if (a.exp_dir.empty()) throw UsageError("--exp_dir is required");
   const fs::path exp(a.exp_dir);
   const fs::path opt_path = exp / "opt.json", ckpt_dir = exp / "checkpoints", last = ckpt_dir / "last.safetensors";
+  const bool parallel = pg.size() > 1, writer = pg.rank() == 0;
 
   // ---- configuration ----
   std::string cfg_text;
-  if (a.resume) {
+  if (!writer) {
+    // rank 0 checks everything below; a failure there stops the job
+  } else if (a.resume) {
     if (!fs::exists(last))
       throw UsageError("--resume: " + io::quoted(last.string()) + " does not exist (nothing to resume)");
     cfg_text = read_text(opt_path.string());
@@ -334,13 +359,23 @@ int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
                        " exists and is not empty: pass --resume to continue it, or choose a new folder");
     cfg_text = read_text(a.config);
   }
+  if (parallel) {
+    std::vector<uint8_t> b(cfg_text.begin(), cfg_text.end());
+    pg.broadcast_bytes(b, 0);
+    cfg_text.assign(b.begin(), b.end());
+  }
   const std::string stage = stage_of(cfg_text);
+  if (parallel && stage != "gradstyle")
+    throw UsageError("data-parallel training (mpirun, " + std::to_string(pg.size()) +
+                     " ranks) covers the GradStyle stage; stage \"" + stage +
+                     "\" runs as one process for now (docs/distributed.md)");
   if (stage == "stylegan2") return run_train_stylegan2(a, cfg_text, out, err);
   if (stage == "e4e") return run_train_e4e(a, cfg_text, out, err);
   train::TrainConfig cfg = train::TrainConfig::parse(without_stage(cfg_text), gsn::GradStyleConfig::keys());
   if (a.seed >= 0) cfg.seed = uint64_t(a.seed);
   const gsn::GradStyleConfig net_cfg = gsn::GradStyleConfig::from_json_text(cfg.model_json);
-  const Device device = pick_device(cfg.device);
+  Device device = pick_device(cfg.device);
+  if (parallel && device.is_cuda()) device = pick_device("cuda:" + std::to_string(pg.local_rank()));  // one GPU a rank
 
   // ---- networks and data ----
   train::Networks nets = train::load_networks(cfg, device);
@@ -354,15 +389,22 @@ int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
                       cfg.toyfaces_seed, cfg.toyfaces_identities, cfg.seed);
   }
   const std::string data_desc = data->describe();
-  train::Trainer trainer(cfg, net_cfg, std::move(nets), std::move(data));
+  train::Trainer trainer(cfg, net_cfg, std::move(nets), std::move(data), &pg);
 
-  fs::create_directories(ckpt_dir);
-  fs::create_directories(exp / "images");
-  if (a.resume) trainer.load(last.string());
-  write_text(opt_path.string(), full_config(cfg, net_cfg).dump(2) + "\n");
+  if (writer) {
+    fs::create_directories(ckpt_dir);
+    fs::create_directories(exp / "images");
+    if (a.resume) trainer.load(last.string());
+  }
+  // Every rank starts from rank 0's state: its initialisation, or the checkpoint it resumed.
+  trainer.broadcast_state(0);
+  if (writer) write_text(opt_path.string(), full_config(cfg, net_cfg).dump(2) + "\n");
   out << "train: " << (a.resume ? "resuming " : "starting ") << a.exp_dir << " at iteration " << trainer.iteration()
-      << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch << ", "
-      << trainer.net().num_modules() << " refined blocks, " << trainer.net().num_parameters(true)
+      << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch;
+  if (parallel)
+    out << " per rank x " << pg.size() << " ranks = " << cfg.batch * pg.size() << " a step ("
+        << (device.is_cuda() && dist::nccl_built() ? "NCCL" : "MPI") << " all-reduce)";
+  out << ", " << trainer.net().num_modules() << " refined blocks, " << trainer.net().num_parameters(true)
       << " trainable parameters; data: " << data_desc << "\n";
   StageLoop L;
   L.step = [&] { return trainer.step(); };
@@ -375,10 +417,41 @@ int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
   L.image = [&] { return grid_image(trainer.last_grid()); };
   L.columns = kColumns;
   L.progress = {"total", "l2", "aligner", "d_loss"};
+  if (parallel) {
+    L.pg = &pg;
+    L.replicas = [&] { return trainer.replicated_state(); };
+    L.reduce_seconds = [&] { return trainer.last_reduce_seconds(); };
+  }
   with_bookkeeping(L, cfg);
   run_loop(L, exp, a.quiet, err);
   out << "train: done, " << trainer.iteration() << " iterations; checkpoint " << last.string() << "\n";
   return 0;
+}
+
+}  // namespace
+
+int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
+  dist::init(nullptr, nullptr);  // joins the MPI job when started by mpirun
+  struct Finalize {
+    ~Finalize() { dist::finalize(); }
+  } finalize_at_exit;
+  dist::ProcessGroup& pg = dist::world();
+  if (pg.size() == 1) return train_process(a, pg, out, err);
+  // N ranks on one node share its cores unless OMP_NUM_THREADS says otherwise.
+  if (!std::getenv("OMP_NUM_THREADS")) omp_set_num_threads(std::max(1, omp_get_num_procs() / pg.local_size()));
+  std::ostringstream sink;  // ranks other than 0 print nothing but their errors
+  std::ostream& o = pg.rank() == 0 ? out : sink;
+  std::ostream& e = pg.rank() == 0 ? err : sink;
+  int rc = 0;
+  try {
+    rc = train_process(a, pg, o, e);
+  } catch (const UsageError& ex) {
+    pg.abort(std::string("error: ") + ex.what(), 2);  // one rank's error stops every rank
+  } catch (const std::exception& ex) {
+    pg.abort(std::string("error: ") + ex.what(), 1);
+  }
+  pg.barrier();
+  return rc;
 }
 
 }  // namespace gradstyle::cli

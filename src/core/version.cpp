@@ -23,6 +23,8 @@ const BuildInfo& build_info() {
     b.cuda_archs = GS_CUDA_ARCHS;
 #endif
     b.dlib = GS_HAVE_DLIB != 0;
+    b.mpi = GS_HAVE_MPI != 0;
+    b.nccl = GS_HAVE_NCCL != 0;
     return b;
   }();
   return info;
@@ -35,7 +37,9 @@ std::string build_summary() {
     << "build: " << b.build_type << ", " << b.compiler << "\n"
     << "cpu: " << b.cpu_isa << "\n"
     << "cuda: " << (b.cuda ? "on (SM " + b.cuda_archs + ")" : std::string("off")) << "\n"
-    << "dlib: " << (b.dlib ? "on (gradstyle align, --align)" : "off (install libdlib-dev and rebuild for alignment)") << "\n";
+    << "dlib: " << (b.dlib ? "on (gradstyle align, --align)" : "off (install libdlib-dev and rebuild for alignment)") << "\n"
+    << "mpi: " << (b.mpi ? std::string("on (mpirun -np N gradstyle train)") + (b.nccl ? ", NCCL for GPU ranks" : "")
+                         : std::string("off (install libopenmpi-dev and rebuild for data-parallel training)")) << "\n";
   return s.str();
 }
 

@@ -257,6 +257,26 @@ NamedTensors load_safetensors(const std::string& path, std::map<std::string, std
   return f.load_all();
 }
 
+NamedTensors load_safetensors_bytes(ByteSpan bytes, const std::string& name,
+                                    std::map<std::string, std::string>* metadata) {
+  const SafetensorsHeader h = parse_safetensors(bytes, name);
+  if (metadata) *metadata = h.metadata;
+  NamedTensors out;
+  for (const auto& e : h.tensors) {
+    if (!e.dtype_enum) fail(name, "tensor '" + e.name + "' has dtype " + e.dtype + ", which gradstyle cannot load");
+    RawTensor t;
+    t.dtype = *e.dtype_enum;
+    for (uint64_t d : e.shape) {
+      if (d > uint64_t(INT64_MAX)) fail(name, "tensor '" + e.name + "' has a dimension above 2^63");
+      t.shape.push_back(int64_t(d));
+    }
+    ByteSpan b = bytes.subspan(size_t(h.data_start + e.begin), size_t(e.end - e.begin));
+    t.data.assign(b.begin(), b.end());
+    out.emplace_back(e.name, std::move(t));
+  }
+  return out;
+}
+
 const char* safetensors_dtype_name(DType t) {
   switch (t) {
     case DType::f32: return "F32";

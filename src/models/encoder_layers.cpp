@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "gradstyle/autograd/autograd.hpp"
+#include "gradstyle/dist/dist.hpp"
 #include "gradstyle/nn/layers.hpp"
 #include "gradstyle/ops/conv.hpp"
 #include "gradstyle/ops/elementwise.hpp"
@@ -112,6 +113,9 @@ Tensor BatchNorm::forward(const Tensor& x) {
     const int64_t n = int64_t(num_batches_tracked.item());
     num_batches_tracked.copy_(Tensor::full({}, double(n + 1), {DType::i64, num_batches_tracked.device()}));
   }
+  // In data-parallel training the statistics are those of the global batch (dist/dist.hpp).
+  if (dist::ProcessGroup* g = dist::batch_group(); g && g->size() > 1 && is_training())
+    return dist::sync_batch_norm(x, running_mean, running_var, weight, bias, true, momentum_, eps_, *g);
   return batch_norm(x, running_mean, running_var, weight, bias, is_training(), momentum_, eps_);
 }
 

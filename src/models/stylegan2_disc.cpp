@@ -1,5 +1,6 @@
 // StyleGAN2 discriminator, rosinality layout (SPEC.md C.2).
 #include "gradstyle/models/stylegan2.hpp"
+#include "gradstyle/dist/dist.hpp"
 #include "gradstyle/ops/minibatch_std.hpp"
 #include "gradstyle/ops/shape.hpp"
 
@@ -40,7 +41,15 @@ Tensor Discriminator::forward(const Tensor& x) const {
            " but this discriminator expects [N,3,", cfg_.size, ",", cfg_.size, "]");
   Tensor out = from_rgb_->forward(x);                                      // [B, C_size, size, size]
   for (const auto& b : blocks_) out = b->forward(out);                     // [B, C4, 4, 4]
-  out = minibatch_stddev(out, cfg_.stddev_group, cfg_.stddev_feat, 1e-8);  // [B, C4 + F, 4, 4]
+  if (dist::ProcessGroup* g = dist::batch_group(); g && g->size() > 1) {
+    // Data-parallel: the groups are those of the global batch (the ranks' batches in rank order),
+    // so N ranks x batch b see what one process sees with batch N * b; this rank keeps its rows.
+    const int64_t b = out.size(0);
+    out = narrow(minibatch_stddev(dist::all_gather(out, *g), cfg_.stddev_group, cfg_.stddev_feat, 1e-8), 0,
+                 int64_t(g->rank()) * b, b);
+  } else {
+    out = minibatch_stddev(out, cfg_.stddev_group, cfg_.stddev_feat, 1e-8);  // [B, C4 + F, 4, 4]
+  }
   out = final_conv.forward(out);                                           // [B, C4, 4, 4]
   out = out.reshape({x.size(0), -1});                                      // [B, C4 * 16]
   out = final_linear[0].forward(out);

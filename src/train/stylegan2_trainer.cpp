@@ -140,16 +140,19 @@ class ToyfacesSource : public DataSource {
  public:
   ToyfacesSource(int64_t size, int64_t loss_size, uint64_t seed, int64_t identities)
       : size_(size), loss_size_(loss_size), seed_(seed), identities_(identities) {}
-  Batch next(int64_t batch, Generator& rng) override {
+  Batch next_slice(int64_t global, int64_t begin, int64_t count, Generator& rng) override {
     (void)rng;  // every sample is a function of (seed, position)
+    check_slice(global, begin, count);
     namespace tf = data::toyfaces;
-    Tensor full = Tensor::empty({batch, 3, size_, size_});
+    Tensor full = Tensor::empty({count, 3, size_, size_});
     float* p = full.data<float>();
-    for (int64_t i = 0; i < batch; ++i, ++position) {
-      const uint64_t k = identities_ > 0 ? uint64_t(position % identities_) : uint64_t(position);
-      tf::render_into(tf::sample_identity(seed_, tf::train_index(k)), tf::sample_edit(seed_, uint64_t(position)),
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t at = position + begin + i;
+      const uint64_t k = identities_ > 0 ? uint64_t(at % identities_) : uint64_t(at);
+      tf::render_into(tf::sample_identity(seed_, tf::train_index(k)), tf::sample_edit(seed_, uint64_t(at)),
                       int(size_), p + i * 3 * size_ * size_);
     }
+    position += global;
     full = tf::to_network_input(full);
     return {full, loss_size_ == size_ ? full : pool_to(full, loss_size_)};
   }

@@ -52,14 +52,16 @@ class FolderSource : public DataSource {
     if (files_.empty()) throw IOError("training data: no PNG/JPEG/BMP images in " + dir);
   }
 
-  Batch next(int64_t batch, Generator& rng) override {
+  Batch next_slice(int64_t global, int64_t begin, int64_t count, Generator& rng) override {
+    check_slice(global, begin, count);
     std::vector<Tensor> full, loss;
-    for (int64_t i = 0; i < batch; ++i) {
+    for (int64_t i = 0; i < count; ++i) {
       const int64_t n = int64_t(files_.size());
-      const int64_t epoch = position / n, slot = position % n;
+      const int64_t at = position + begin + i;  // this sample's index in the whole stream
+      const int64_t epoch = at / n, slot = at % n;
       if (epoch != perm_epoch_) permute(epoch);
       io::Image img = io::load_image(files_[size_t(perm_[size_t(slot)])]);
-      const bool flip = philox_uniform(seed_, uint64_t(position), 0) <= hflip_ && hflip_ > 0;
+      const bool flip = philox_uniform(seed_, uint64_t(at), 0) <= hflip_ && hflip_ > 0;
       Tensor f = io::image_to_tensor(io::resize_pil(img, int(size_), int(size_)));
       Tensor l = io::image_to_tensor(io::resize_pil(img, int(loss_size_), int(loss_size_)));
       if (flip) {
@@ -68,8 +70,8 @@ class FolderSource : public DataSource {
       }
       full.push_back(f);
       loss.push_back(l);
-      ++position;
     }
+    position += global;
     (void)rng;  // the order and the flips are functions of (seed, position): nothing else to advance
     return {cat(full, 0), cat(loss, 0)};
   }
@@ -104,13 +106,16 @@ class FolderSource : public DataSource {
 class GeneratorSource : public DataSource {
  public:
   GeneratorSource(const models::stylegan2::Generator& G, int64_t loss_size) : G_(G), loss_size_(loss_size) {}
-  Batch next(int64_t batch, Generator& rng) override {
+  Batch next_slice(int64_t global, int64_t begin, int64_t count, Generator& rng) override {
+    check_slice(global, begin, count);
     autograd::NoGradGuard ng;
     const auto& cfg = G_.config();
     const DType dt = G_.input.input.dtype();
-    Tensor z = Tensor::randn({batch, cfg.style_dim}, rng).to(dt).to(G_.input.input.device());
+    // The latents of the whole global batch are drawn (cheap); G renders this slice only.
+    Tensor z = Tensor::randn({global, cfg.style_dim}, rng).narrow(0, begin, count).contiguous();
+    z = z.to(dt).to(G_.input.input.device());
     Tensor x = clamp(G_.forward_z(z), -1.0, 1.0);
-    position += batch;
+    position += global;
     return {x, pool_to(x, loss_size_)};
   }
   std::string describe() const override { return "synthetic images of the generator (z ~ N(0, 1), const noise)"; }
@@ -147,13 +152,15 @@ std::unique_ptr<DataSource> generator_source(const models::stylegan2::Generator&
   return std::make_unique<GeneratorSource>(G, loss_size);
 }
 
-Trainer::Trainer(TrainConfig cfg, GradStyleConfig net_cfg, Networks nets, std::unique_ptr<DataSource> data)
+Trainer::Trainer(TrainConfig cfg, GradStyleConfig net_cfg, Networks nets, std::unique_ptr<DataSource> data,
+                 dist::ProcessGroup* pg)
     : cfg_(std::move(cfg)),
       net_cfg_(std::move(net_cfg)),
       nets_(std::move(nets)),
       data_(std::move(data)),
       rng_data_(stream_seed(cfg_.seed, kDataStream)),
-      rng_warp_(stream_seed(cfg_.seed, kWarpStream)) {
+      rng_warp_(stream_seed(cfg_.seed, kWarpStream)),
+      pg_(pg && pg->size() > 1 ? pg : nullptr) {
   if (!nets_.G || !nets_.E) throw ValueError("trainer: a generator and an encoder are required");
   if (!data_) throw ValueError("trainer: no data source");
   if (cfg_.use_discriminator() && !nets_.D)
@@ -249,9 +256,16 @@ StepLog Trainer::step() {
   auto& E = *nets_.E;
   const int64_t B = cfg_.batch;
   if (const int64_t m = stage_at(iteration_); m != opt_stage_) use_stage(m);
+  // Data parallel: this rank's rows [r0, r0 + B) of the global batch of NB samples; BatchNorm and
+  // D's minibatch deviation see the global batch; mean terms are scaled by 1/N (their gradients
+  // are summed over ranks below).
+  const int64_t N = pg_ ? pg_->size() : 1, NB = N * B, r0 = pg_ ? int64_t(pg_->rank()) * B : 0;
+  const double mean_scale = 1.0 / double(N);
+  dist::BatchGroupGuard batch_group(pg_);
+  auto rows = [&](const Tensor& global) { return N == 1 ? global : global.narrow(0, r0, B).contiguous(); };
 
   // 1. data and the frozen encoder
-  Batch b = data_->next(B, rng_data_);
+  Batch b = data_->next_slice(NB, r0, B, rng_data_);
   b.full = b.full.to(G.input.input.dtype()).to(G.input.input.device());
   b.loss = b.loss.to(b.full.dtype()).to(b.full.device());
   models::e4e::E4EOutput enc;
@@ -280,12 +294,12 @@ StepLog Trainer::step() {
   if (cfg_.warp_impl == "torchvision") {
     for (const Tensor& F : F_det)
       warped.push_back(perspective_warp(
-          F, torchvision_perspective_homographies(B, F.size(-2), F.size(-1), rng_warp_, ho)));
+          F, rows(torchvision_perspective_homographies(NB, F.size(-2), F.size(-1), rng_warp_, ho))));
   } else if (cfg_.warp_shared_across_stages) {
-    Tensor H = random_homographies(B, rng_warp_, ho);
+    Tensor H = rows(random_homographies(NB, rng_warp_, ho));
     warped = perspective_warp(F_det, H);
   } else {
-    for (const Tensor& F : F_det) warped.push_back(perspective_warp(F, random_homographies(B, rng_warp_, ho)));
+    for (const Tensor& F : F_det) warped.push_back(perspective_warp(F, rows(random_homographies(NB, rng_warp_, ho))));
   }
   std::vector<Tensor> F_hat(rec.F.size());
   for (size_t i = 0; i < live.size(); ++i) F_hat[live[i]] = warped[i];
@@ -303,42 +317,48 @@ StepLog Trainer::step() {
                      shape_str(target.shape()) + " differ (loss_resolution = " + std::to_string(cfg_.loss_resolution) + ")");
   const bool both = cfg_.image_loss_streams == "both";
   Tensor total;
-  auto add_term = [&](const std::string& name, double weight, const Tensor& t) {
-    const double v = value_of(t);  // one read serves the guard and the log
+  // `is_mean`: the term is a mean over the batch (scaled by 1/N in data-parallel runs); the
+  // others are sums (loss_reduction = sum), whose global value is the sum of the ranks' values.
+  auto add_term = [&](const std::string& name, double weight, const Tensor& t, bool is_mean) {
+    const double scale = is_mean ? mean_scale : 1.0;
+    const double v = value_of(t) * scale;  // one read serves the guard and the log
     if (!std::isfinite(v))
       throw DivergenceError("training diverged at iteration " + std::to_string(iteration_ + 1) + ": loss term " +
                             name + " is not finite (the last good checkpoint is kept)");
     log.terms[name] = v;
-    Tensor wt = mul_scalar(t, weight);
+    Tensor wt = mul_scalar(t, weight * scale);
     total = total.defined() ? add(total, wt) : wt;
   };
+  const bool red_mean = red == Reduction::Mean;
   if (cfg_.lambda_l2 > 0) {
     Tensor l = image_l2(xr, target, red);
     if (both) l = add(l, image_l2(xe, target, red));
-    add_term("l2", cfg_.lambda_l2, l);
+    add_term("l2", cfg_.lambda_l2, l, red_mean);
   }
   if (cfg_.lambda_lpips > 0) {
     Tensor l = image_lpips(*nets_.lpips, xr, target);
     if (both) l = add(l, image_lpips(*nets_.lpips, xe, target));
-    add_term("lpips", cfg_.lambda_lpips, l);
+    add_term("lpips", cfg_.lambda_lpips, l, true);
   }
   if (cfg_.lambda_id > 0) {
     Tensor l = image_id(*nets_.id, xr, target);
     if (both) l = add(l, image_id(*nets_.id, xe, target));
-    add_term("id", cfg_.lambda_id, l);
+    add_term("id", cfg_.lambda_id, l, true);
   }
   if (cfg_.use_discriminator()) {
     Tensor l = generator_nonsaturating(nets_.D->forward(rec.image));
     if (both) l = add(l, generator_nonsaturating(nets_.D->forward(ed.image)));
-    add_term("adv", cfg_.lambda_adv, l);
+    add_term("adv", cfg_.lambda_adv, l, true);
   }
-  if (cfg_.lambda_f > 0) add_term("f", cfg_.lambda_f, gate_regulariser(rec.g, rec.F, red));
-  if (cfg_.lambda_aligner > 0) add_term("aligner", cfg_.lambda_aligner, aligner_l1(ed.Fp, rec.F, red));
+  if (cfg_.lambda_f > 0) add_term("f", cfg_.lambda_f, gate_regulariser(rec.g, rec.F, red), red_mean);
+  if (cfg_.lambda_aligner > 0) add_term("aligner", cfg_.lambda_aligner, aligner_l1(ed.Fp, rec.F, red), red_mean);
   if (!total.defined()) throw ValueError("trainer: every loss weight is 0: nothing to train");
   log.terms["total"] = value_of(total);
 
   opt_->zero_grad();
   total.backward();
+  reduce_seconds_ = 0;
+  if (pg_) reduce_seconds_ += dist::all_reduce_gradients(opt_->parameters(), *pg_).seconds;
   for (const auto& [name, p] : opt_->parameters())
     if (p.grad().defined()) check_finite("the gradient of " + name, p.grad());
   opt_->step();
@@ -350,6 +370,13 @@ StepLog Trainer::step() {
     autograd::NoGradGuard ng;
     last_grid_ = cat({target, xr.detach(), xe.detach()}, 3);
   }
+  if (pg_) {  // the log holds the global batch's terms: the sum of the ranks' scaled values
+    std::vector<double> v;
+    for (const auto& [k, x] : log.terms) v.push_back(x);
+    v = dist::all_reduce_sum(v, *pg_);
+    size_t i = 0;
+    for (auto& [k, x] : log.terms) x = v[i++];
+  }
   ++iteration_;
   log.iteration = iteration_;
   log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -359,25 +386,28 @@ StepLog Trainer::step() {
 void Trainer::discriminator_step(const Batch& b, const Tensor& xr, const Tensor& xe, StepLog& log) {
   auto& D = *nets_.D;
   D.requires_grad_(true);
-  Tensor d_loss = discriminator_logistic(D.forward(b.full), {D.forward(xr), D.forward(xe)});
+  const double mean_scale = pg_ ? 1.0 / double(pg_->size()) : 1.0;  // every D term is a batch mean
+  Tensor d_loss = mul_scalar(discriminator_logistic(D.forward(b.full), {D.forward(xr), D.forward(xe)}), mean_scale);
   check_finite("the discriminator loss", d_loss);
   log.terms["d_loss"] = value_of(d_loss);
   d_opt_->zero_grad();
   d_loss.backward();
+  if (pg_) reduce_seconds_ += dist::all_reduce_gradients(d_opt_->parameters(), *pg_).seconds;
   d_opt_->step();
   // Lazy R1 as a separate step (rosinality train.py), which is what the 16/17 correction counts.
   if (cfg_.d_reg_every > 0 && cfg_.r1_gamma > 0 && (iteration_ % cfg_.d_reg_every) == 0) {
     R1Result r1 = r1_penalty([&](const Tensor& x) { return D.forward(x); }, b.full);
     check_finite("the R1 penalty", r1.penalty);
-    log.terms["r1"] = value_of(r1.penalty);
+    log.terms["r1"] = value_of(r1.penalty) * mean_scale;
     d_opt_->zero_grad();
-    mul_scalar(r1.penalty, cfg_.r1_gamma / 2.0 * double(cfg_.d_reg_every)).backward();
+    mul_scalar(r1.penalty, cfg_.r1_gamma / 2.0 * double(cfg_.d_reg_every) * mean_scale).backward();
+    if (pg_) reduce_seconds_ += dist::all_reduce_gradients(d_opt_->parameters(), *pg_).seconds;
     d_opt_->step();
   }
   D.requires_grad_(false);
 }
 
-void Trainer::save(const std::string& path) const {
+std::vector<uint8_t> Trainer::serialize() const {
   io::NamedTensors out;
   auto put = [&](const std::string& k, const Tensor& t) { out.emplace_back(k, io::from_tensor(t.detach())); };
   for (auto& [k, t] : net_->state_dict()) put("net." + k, t);
@@ -394,12 +424,35 @@ void Trainer::save(const std::string& path) const {
   std::map<std::string, std::string> meta{{"format", "gradstyle-train-checkpoint-1"},
                                           {"train_config", cfg_.dump(-1)},
                                           {"gradstyle_config", net_cfg_.to_json_text()}};
-  io::save_safetensors(path, out, meta);
+  return io::serialize_safetensors(out, meta);
 }
 
-void Trainer::load(const std::string& path) {
+void Trainer::save(const std::string& path) const { io::atomic_write_file(path, serialize()); }
+
+void Trainer::load(const std::string& path) { deserialize(io::read_file_bytes(path), path); }
+
+void Trainer::broadcast_state(int root) {
+  if (!pg_) return;
+  std::vector<uint8_t> bytes;
+  if (pg_->rank() == root) bytes = serialize();
+  pg_->broadcast_bytes(bytes, root);
+  if (pg_->rank() != root) deserialize(bytes, "the state broadcast by rank " + std::to_string(root));
+}
+
+std::vector<std::pair<std::string, Tensor>> Trainer::replicated_state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [k, t] : net_->state_dict()) out.emplace_back("net." + k, t);
+  for (auto& [k, t] : opt_->state_dict()) out.emplace_back("opt." + k, t);
+  if (d_opt_) {
+    for (auto& [k, t] : nets_.D->state_dict()) out.emplace_back("d." + k, t);
+    for (auto& [k, t] : d_opt_->state_dict()) out.emplace_back("d_opt." + k, t);
+  }
+  return out;
+}
+
+void Trainer::deserialize(const std::vector<uint8_t>& bytes, const std::string& path) {
   std::map<std::string, std::string> meta;
-  io::NamedTensors in = io::load_safetensors(path, &meta);
+  io::NamedTensors in = io::load_safetensors_bytes(io::ByteSpan(bytes.data(), bytes.size()), path, &meta);
   if (meta["format"] != "gradstyle-train-checkpoint-1")
     throw FormatError(path + ": not a gradstyle training checkpoint (metadata format = '" + meta["format"] + "')");
   if (meta["gradstyle_config"] != net_cfg_.to_json_text())

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gradstyle/core/version.hpp"
+#include "gradstyle/dist/dist.hpp"
 #include "gradstyle/data/align.hpp"
 
 namespace {
@@ -38,6 +39,10 @@ TEST_CASE("core/version: build_info names this build's options") {
   CHECK(s.find(b.git_revision) != std::string::npos);
   CHECK(s.find(std::string("dlib: ") + (b.dlib ? "on" : "off")) != std::string::npos);
   CHECK(s.find(std::string("cuda: ") + (b.cuda ? "on" : "off")) != std::string::npos);
+  CHECK(s.find(std::string("mpi: ") + (b.mpi ? "on" : "off")) != std::string::npos);
+  CHECK(b.mpi == gradstyle::dist::mpi_built());
+  CHECK(b.nccl == gradstyle::dist::nccl_built());
+  if (b.nccl) CHECK(b.cuda);
 }
 
 TEST_CASE("cli/version: gradstyle --version prints the summary and exits 0") {

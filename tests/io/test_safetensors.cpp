@@ -1,5 +1,6 @@
 // safetensors: fixture values, views, round trips and every validation rule of FORMATS.md §6.2.
 #include <cstring>
+#include <map>
 
 #include "gradstyle/io/safetensors.hpp"
 #include "io_test_util.hpp"
@@ -76,6 +77,31 @@ TEST_CASE("io: safetensors write then read back, sorted and 64-byte aligned") {
   CHECK(!std::filesystem::exists(path + ".tmp." + std::to_string(getpid())));
   expect_error<ValueError>([&] { save_safetensors(d.file("dup.safetensors"), {in[0], in[0]}); }, "b.small",
                            {"duplicate"});
+}
+
+TEST_CASE("io: safetensors from bytes in memory (a checkpoint broadcast between ranks) = from the file") {
+  TempDir d;
+  NamedTensors in;
+  in.emplace_back("w", raw_from_floats({2, 2}, {1.f, 2.f, 3.f, 4.f}));
+  std::vector<int64_t> it{7};
+  in.emplace_back("iteration", make_raw_tensor(DType::i64, {}, it.data()));
+  const std::map<std::string, std::string> meta{{"format", "gradstyle-train-checkpoint-1"}};
+  const std::vector<uint8_t> bytes = serialize_safetensors(in, meta);
+  save_safetensors(d.file("c.safetensors"), in, meta);
+  std::map<std::string, std::string> m1, m2;
+  NamedTensors a = load_safetensors_bytes(ByteSpan(bytes.data(), bytes.size()), "the broadcast", &m1);
+  NamedTensors b = load_safetensors(d.file("c.safetensors"), &m2);
+  CHECK(m1 == m2);
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].first == b[i].first);
+    CHECK(a[i].second.data == b[i].second.data);
+    CHECK(a[i].second.shape == b[i].second.shape);
+  }
+  // The same validation: a truncated buffer is refused, named as given.
+  std::vector<uint8_t> cut(bytes.begin(), bytes.end() - 4);
+  expect_error<FormatError>([&] { load_safetensors_bytes(ByteSpan(cut.data(), cut.size()), "the broadcast"); },
+                            "the broadcast", {});
 }
 
 TEST_CASE("io: safetensors validation rules") {

@@ -14,6 +14,8 @@ struct BuildInfo {
   std::string cpu_isa;        // what the CPU kernels were compiled for, e.g. x86-64-v3 (AVX2, FMA)
   bool cuda = false;          // the CUDA backend is built in
   std::string cuda_archs;     // its SM list, e.g. "90"
+  bool mpi = false;           // data-parallel training under mpirun
+  bool nccl = false;          // GPU collectives for it
   bool dlib = false;          // face detection for `gradstyle align` is built in
 };
 const BuildInfo& build_info();

@@ -52,6 +52,9 @@ class SafetensorsFile {
 };
 
 NamedTensors load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
+// The same from bytes in memory (a checkpoint broadcast between ranks); `name` is used in errors.
+NamedTensors load_safetensors_bytes(ByteSpan bytes, const std::string& name,
+                                    std::map<std::string, std::string>* metadata = nullptr);
 std::vector<uint8_t> serialize_safetensors(const NamedTensors& tensors,
                                            const std::map<std::string, std::string>& metadata = {});
 // Crash-safe write (temp file, fsync, rename). Names must be unique, non-empty, not "__metadata__".

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "gradstyle/core/rng.hpp"
+#include "gradstyle/dist/dist.hpp"
 #include "gradstyle/models/arcface.hpp"
 #include "gradstyle/models/e4e.hpp"
 #include "gradstyle/models/gradstyle_net.hpp"
@@ -58,12 +59,26 @@ struct Batch {
 
 // Where training images come from. Implementations draw every random choice from the given
 // stream, so their whole state is (stream offset, samples consumed).
+//
+// Data-parallel training reads slices: next_slice(global, begin, count) returns samples
+// [begin, begin + count) of the next global batch of `global` samples and advances past the whole
+// global batch (position += global, every random draw made for all `global` samples), so the N
+// ranks' slices, concatenated in rank order, are exactly what next(global) would have returned.
 class DataSource {
  public:
   virtual ~DataSource() = default;
-  virtual Batch next(int64_t batch, Generator& rng) = 0;
+  Batch next(int64_t batch, Generator& rng) { return next_slice(batch, 0, batch, rng); }
+  virtual Batch next_slice(int64_t global, int64_t begin, int64_t count, Generator& rng) = 0;
   virtual std::string describe() const = 0;
   int64_t position = 0;  // samples consumed so far (saved with the checkpoint)
+
+ protected:
+  // ValueError unless 0 <= begin, 1 <= count and begin + count <= global.
+  static void check_slice(int64_t global, int64_t begin, int64_t count) {
+    if (begin < 0 || count < 1 || begin + count > global)
+      throw ValueError("data source: slice [" + std::to_string(begin) + ", " + std::to_string(begin + count) +
+                       ") is not inside a global batch of " + std::to_string(global));
+  }
 };
 
 // Images of a folder (PNG/JPEG/BMP, sorted by name), resized with the PIL-exact bilinear filter to
@@ -81,9 +96,16 @@ struct StepLog {
   double seconds = 0;                    // wall time of the step
 };
 
+// Data parallel (pg of size N > 1, every rank running the same program): cfg.batch is the batch of
+// ONE rank; rank r trains on samples [r b, (r + 1) b) of each global batch of N b, every random
+// draw is made for the global batch, BatchNorm and D's minibatch deviation see the global batch
+// (dist::BatchGroupGuard), mean loss terms are scaled by 1/N and the gradients summed over ranks,
+// and StepLog holds the global batch's terms. So N ranks x b train what 1 rank x N b trains, up to
+// the order of float additions (docs/distributed.md has the measured tolerance).
 class Trainer {
  public:
-  Trainer(TrainConfig cfg, models::gsnet::GradStyleConfig net_cfg, Networks nets, std::unique_ptr<DataSource> data);
+  Trainer(TrainConfig cfg, models::gsnet::GradStyleConfig net_cfg, Networks nets, std::unique_ptr<DataSource> data,
+          dist::ProcessGroup* pg = nullptr);
 
   StepLog step();
   int64_t iteration() const { return iteration_; }
@@ -93,6 +115,16 @@ class Trainer {
   void save(const std::string& path) const;
   // Restores a save() of a run with the same configuration (ValueError naming what differs).
   void load(const std::string& path);
+  // save() / load() through memory; `name` names the bytes in errors.
+  std::vector<uint8_t> serialize() const;
+  void deserialize(const std::vector<uint8_t>& bytes, const std::string& name);
+  // Every rank takes `root`'s whole state (a collective; no-op on one process).
+  void broadcast_state(int root = 0);
+  // The trained state (GradStyle modules, D, both optimisers) as named tensors, for
+  // dist::check_replicas_equal.
+  std::vector<std::pair<std::string, Tensor>> replicated_state() const;
+  // Seconds spent in gradient all-reduce during the last step (0 on one process).
+  double last_reduce_seconds() const { return reduce_seconds_; }
 
   models::gsnet::GradStyleNet& net() { return *net_; }
   const TrainConfig& config() const { return cfg_; }
@@ -117,6 +149,8 @@ class Trainer {
   std::unique_ptr<models::gsnet::GradStyleNet> net_;
   std::unique_ptr<Optimizer> opt_, d_opt_;
   Generator rng_data_, rng_warp_;
+  dist::ProcessGroup* pg_ = nullptr;  // null or size 1: one process
+  double reduce_seconds_ = 0;
   int64_t iteration_ = 0;
   int64_t opt_stage_ = -1;  // the stage opt_ trains (-1: all)
   Tensor last_grid_;
