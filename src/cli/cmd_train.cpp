@@ -18,7 +18,7 @@ The experiment folder gets opt.json, metrics.csv, images/iteration_N.png (source
 and checkpoints/{iteration_N,last}.safetensors. A run stopped at any moment continues with
 --resume and ends bitwise identical to an uninterrupted one.
 
-Data parallel (GradStyle stage; docs/distributed.md): under mpirun every rank trains on its own
+Data parallel (every stage; docs/distributed.md): under mpirun every rank trains on its own
 slice of each global batch ('batch' is one rank's), BatchNorm and D's minibatch deviation see the
 global batch, gradients are summed over ranks, and rank 0 writes every file; N ranks x batch b
 train what one process trains with batch N*b. GRADSTYLE_COLLECTIVE_TIMEOUT (seconds, default 600)

@@ -235,23 +235,56 @@ std::unique_ptr<train::DataSource> stage_data(const std::string& source, const s
 }
 
 // "stage": "stylegan2": G, D and g_ema from scratch (train::StyleGAN2Trainer).
-int run_train_stylegan2(const TrainArgs& a, const std::string& cfg_text, std::ostream& out, std::ostream& err) {
+// The device of one rank: cuda:<local rank> when the configuration asks for a GPU.
+Device rank_device(const std::string& requested, const dist::ProcessGroup& pg) {
+  Device d = pick_device(requested);
+  if (pg.size() > 1 && d.is_cuda()) d = pick_device("cuda:" + std::to_string(pg.local_rank()));  // one GPU a rank
+  return d;
+}
+
+// " per rank x N ranks = M a step (MPI all-reduce)" when data parallel, "" otherwise.
+std::string ranks_note(int64_t batch, const dist::ProcessGroup& pg, const Device& d) {
+  if (pg.size() == 1) return "";
+  return " per rank x " + std::to_string(pg.size()) + " ranks = " + std::to_string(batch * pg.size()) + " a step (" +
+         (d.is_cuda() && dist::nccl_built() ? "NCCL" : "MPI") + " all-reduce)";
+}
+
+// Rank 0 makes the folders and loads the checkpoint on resume; then every rank takes rank 0's
+// state (its initialisation, or the checkpoint).
+template <class T>
+void start_state(T& t, const TrainArgs& a, const fs::path& exp, dist::ProcessGroup& pg) {
+  if (pg.rank() == 0) {
+    fs::create_directories(exp / "checkpoints");
+    fs::create_directories(exp / "images");
+    if (a.resume) t.load((exp / "checkpoints" / "last.safetensors").string());
+  }
+  t.broadcast_state(0);
+}
+
+template <class T>
+void with_ranks(StageLoop& L, T& t, dist::ProcessGroup& pg) {
+  if (pg.size() == 1) return;
+  L.pg = &pg;
+  L.replicas = [&t] { return t.replicated_state(); };
+  L.reduce_seconds = [&t] { return t.last_reduce_seconds(); };
+}
+
+int run_train_stylegan2(const TrainArgs& a, const std::string& cfg_text, dist::ProcessGroup& pg, std::ostream& out,
+                        std::ostream& err) {
   const fs::path exp(a.exp_dir);
   train::StyleGAN2TrainConfig cfg = train::StyleGAN2TrainConfig::parse(cfg_text);
   if (a.seed >= 0) cfg.seed = uint64_t(a.seed);
-  const Device device = pick_device(cfg.device);
+  const Device device = rank_device(cfg.device, pg);
   auto data = stage_data(cfg.data_source, cfg.data, cfg.size, cfg.size, cfg.hflip, cfg.toyfaces_seed,
                          cfg.toyfaces_identities, cfg.seed);
   const std::string data_desc = data->describe();
-  train::StyleGAN2Trainer t(cfg, std::move(data), device);
-  fs::create_directories(exp / "checkpoints");
-  fs::create_directories(exp / "images");
-  if (a.resume) t.load((exp / "checkpoints" / "last.safetensors").string());
-  write_text((exp / "opt.json").string(), cfg.dump(2) + "\n");
+  train::StyleGAN2Trainer t(cfg, std::move(data), device, &pg);
+  start_state(t, a, exp, pg);
+  if (pg.rank() == 0) write_text((exp / "opt.json").string(), cfg.dump(2) + "\n");
   out << "train: " << (a.resume ? "resuming " : "starting ") << "StyleGAN2 " << a.exp_dir << " at iteration "
-      << t.iteration() << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch << ", G "
-      << t.G().num_parameters() << " and D " << t.D().num_parameters() << " parameters (" << t.G().config().str()
-      << "); data: " << data_desc << "\n";
+      << t.iteration() << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch
+      << ranks_note(cfg.batch, pg, device) << ", G " << t.G().num_parameters() << " and D " << t.D().num_parameters()
+      << " parameters (" << t.G().config().str() << "); data: " << data_desc << "\n";
   StageLoop L;
   L.step = [&] { return t.step(); };
   L.iteration = [&] { return t.iteration(); };
@@ -266,6 +299,7 @@ int run_train_stylegan2(const TrainArgs& a, const std::string& cfg_text, std::os
   };
   L.columns = {"d_loss", "real_score", "fake_score", "g_loss", "r1", "path", "path_length"};
   L.progress = {"d_loss", "g_loss", "real_score", "fake_score"};
+  with_ranks(L, t, pg);
   with_bookkeeping(L, cfg);
   run_loop(L, exp, a.quiet, err);
   out << "train: done, " << t.iteration() << " iterations; checkpoint " << (exp / "checkpoints" / "last.safetensors").string()
@@ -274,11 +308,12 @@ int run_train_stylegan2(const TrainArgs& a, const std::string& cfg_text, std::os
 }
 
 // "stage": "e4e": an e4e encoder against a frozen generator (train::E4ETrainer).
-int run_train_e4e(const TrainArgs& a, const std::string& cfg_text, std::ostream& out, std::ostream& err) {
+int run_train_e4e(const TrainArgs& a, const std::string& cfg_text, dist::ProcessGroup& pg, std::ostream& out,
+                  std::ostream& err) {
   const fs::path exp(a.exp_dir);
   train::E4ETrainConfig cfg = train::E4ETrainConfig::parse(cfg_text);
   if (a.seed >= 0) cfg.seed = uint64_t(a.seed);
-  const Device device = pick_device(cfg.device);
+  const Device device = rank_device(cfg.device, pg);
   models::stylegan2::Generator::LoadOptions go;
   go.device = device;
   auto G = models::stylegan2::Generator::from_checkpoint(cfg.generator, go);
@@ -286,13 +321,12 @@ int run_train_e4e(const TrainArgs& a, const std::string& cfg_text, std::ostream&
   auto data = stage_data(cfg.data_source, cfg.data, size, size, cfg.hflip, cfg.toyfaces_seed, cfg.toyfaces_identities,
                          cfg.seed);
   const std::string data_desc = data->describe();
-  train::E4ETrainer t(cfg, std::move(G), std::move(data));
-  fs::create_directories(exp / "checkpoints");
-  fs::create_directories(exp / "images");
-  if (a.resume) t.load((exp / "checkpoints" / "last.safetensors").string());
-  write_text((exp / "opt.json").string(), cfg.dump(2) + "\n");
+  train::E4ETrainer t(cfg, std::move(G), std::move(data), &pg);
+  start_state(t, a, exp, pg);
+  if (pg.rank() == 0) write_text((exp / "opt.json").string(), cfg.dump(2) + "\n");
   out << "train: " << (a.resume ? "resuming " : "starting ") << "e4e " << a.exp_dir << " at iteration " << t.iteration()
-      << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch << ", encoder "
+      << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch << ranks_note(cfg.batch, pg, device)
+      << ", encoder "
       << t.E().num_parameters() << " parameters (" << t.E().config().str() << "); data: " << data_desc << "\n";
   StageLoop L;
   L.step = [&] { return t.step(); };
@@ -301,6 +335,7 @@ int run_train_e4e(const TrainArgs& a, const std::string& cfg_text, std::ostream&
   L.image = [&] { return grid_image(t.last_grid()); };
   L.columns = {"total", "l2", "delta", "latent", "stage"};
   L.progress = {"total", "l2", "latent", "stage"};
+  with_ranks(L, t, pg);
   with_bookkeeping(L, cfg);
   run_loop(L, exp, a.quiet, err);
   out << "train: done, " << t.iteration() << " iterations; checkpoint " << (exp / "checkpoints" / "last.safetensors").string()
@@ -365,17 +400,12 @@ int train_process(const TrainArgs& a, dist::ProcessGroup& pg, std::ostream& out,
     cfg_text.assign(b.begin(), b.end());
   }
   const std::string stage = stage_of(cfg_text);
-  if (parallel && stage != "gradstyle")
-    throw UsageError("data-parallel training (mpirun, " + std::to_string(pg.size()) +
-                     " ranks) covers the GradStyle stage; stage \"" + stage +
-                     "\" runs as one process for now (docs/distributed.md)");
-  if (stage == "stylegan2") return run_train_stylegan2(a, cfg_text, out, err);
-  if (stage == "e4e") return run_train_e4e(a, cfg_text, out, err);
+  if (stage == "stylegan2") return run_train_stylegan2(a, cfg_text, pg, out, err);
+  if (stage == "e4e") return run_train_e4e(a, cfg_text, pg, out, err);
   train::TrainConfig cfg = train::TrainConfig::parse(without_stage(cfg_text), gsn::GradStyleConfig::keys());
   if (a.seed >= 0) cfg.seed = uint64_t(a.seed);
   const gsn::GradStyleConfig net_cfg = gsn::GradStyleConfig::from_json_text(cfg.model_json);
-  Device device = pick_device(cfg.device);
-  if (parallel && device.is_cuda()) device = pick_device("cuda:" + std::to_string(pg.local_rank()));  // one GPU a rank
+  const Device device = rank_device(cfg.device, pg);
 
   // ---- networks and data ----
   train::Networks nets = train::load_networks(cfg, device);
@@ -391,20 +421,11 @@ int train_process(const TrainArgs& a, dist::ProcessGroup& pg, std::ostream& out,
   const std::string data_desc = data->describe();
   train::Trainer trainer(cfg, net_cfg, std::move(nets), std::move(data), &pg);
 
-  if (writer) {
-    fs::create_directories(ckpt_dir);
-    fs::create_directories(exp / "images");
-    if (a.resume) trainer.load(last.string());
-  }
-  // Every rank starts from rank 0's state: its initialisation, or the checkpoint it resumed.
-  trainer.broadcast_state(0);
+  start_state(trainer, a, exp, pg);
   if (writer) write_text(opt_path.string(), full_config(cfg, net_cfg).dump(2) + "\n");
   out << "train: " << (a.resume ? "resuming " : "starting ") << a.exp_dir << " at iteration " << trainer.iteration()
-      << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch;
-  if (parallel)
-    out << " per rank x " << pg.size() << " ranks = " << cfg.batch * pg.size() << " a step ("
-        << (device.is_cuda() && dist::nccl_built() ? "NCCL" : "MPI") << " all-reduce)";
-  out << ", " << trainer.net().num_modules() << " refined blocks, " << trainer.net().num_parameters(true)
+      << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch
+      << ranks_note(cfg.batch, pg, device) << ", " << trainer.net().num_modules() << " refined blocks, " << trainer.net().num_parameters(true)
       << " trainable parameters; data: " << data_desc << "\n";
   StageLoop L;
   L.step = [&] { return trainer.step(); };
@@ -417,11 +438,7 @@ int train_process(const TrainArgs& a, dist::ProcessGroup& pg, std::ostream& out,
   L.image = [&] { return grid_image(trainer.last_grid()); };
   L.columns = kColumns;
   L.progress = {"total", "l2", "aligner", "d_loss"};
-  if (parallel) {
-    L.pg = &pg;
-    L.replicas = [&] { return trainer.replicated_state(); };
-    L.reduce_seconds = [&] { return trainer.last_reduce_seconds(); };
-  }
+  with_ranks(L, trainer, pg);
   with_bookkeeping(L, cfg);
   run_loop(L, exp, a.quiet, err);
   out << "train: done, " << trainer.iteration() << " iterations; checkpoint " << last.string() << "\n";

@@ -394,9 +394,18 @@ std::vector<Tensor> Generator::pick_noise(const SynthesisOptions& o, int64_t bat
       break;
     case NoiseMode::Random:
       GS_CHECK(o.rng != nullptr, ValueError, "Generator: NoiseMode::Random needs SynthesisOptions::rng");
+      GS_CHECK(o.noise_global_batch == 0 || (o.noise_row_begin >= 0 && o.noise_row_begin + batch <= o.noise_global_batch),
+               ValueError, "Generator: noise rows [", o.noise_row_begin, ", ", o.noise_row_begin + batch,
+               ") are not inside the global batch of ", o.noise_global_batch);
       for (int64_t l = 0; l < n; ++l) {
         const int64_t r = int64_t(1) << ((l + 5) / 2);
-        out[size_t(l)] = Tensor::randn({batch, 1, r, r}, *o.rng, {.dtype = like.dtype(), .device = like.device()});
+        if (o.noise_global_batch > 0) {
+          out[size_t(l)] = Tensor::randn({o.noise_global_batch, 1, r, r}, *o.rng, {.dtype = like.dtype(), .device = like.device()})
+                               .narrow(0, o.noise_row_begin, batch)
+                               .contiguous();
+        } else {
+          out[size_t(l)] = Tensor::randn({batch, 1, r, r}, *o.rng, {.dtype = like.dtype(), .device = like.device()});
+        }
       }
       break;
     case NoiseMode::None:

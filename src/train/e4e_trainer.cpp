@@ -90,12 +90,14 @@ int64_t E4ETrainConfig::stage_at(int64_t it, int64_t n_styles) const {
   return std::min<int64_t>(n_styles - 1, 1 + (it - progressive_start) / progressive_step);
 }
 
-E4ETrainer::E4ETrainer(E4ETrainConfig cfg, std::unique_ptr<sg::Generator> G, std::unique_ptr<DataSource> data)
+E4ETrainer::E4ETrainer(E4ETrainConfig cfg, std::unique_ptr<sg::Generator> G, std::unique_ptr<DataSource> data,
+                       dist::ProcessGroup* pg)
     : cfg_(std::move(cfg)),
       g_(std::move(G)),
       data_(std::move(data)),
       rng_data_(stream_seed(cfg_.seed, kData)),
-      rng_latent_(stream_seed(cfg_.seed, kLatent)) {
+      rng_latent_(stream_seed(cfg_.seed, kLatent)),
+      pg_(pg && pg->size() > 1 ? pg : nullptr) {
   if (!g_ || !data_) throw ValueError("e4e trainer: a generator and a data source are required");
   g_->eval();
   g_->requires_grad_(false);
@@ -148,7 +150,13 @@ StepLog E4ETrainer::step() {
   const int64_t n = e_->n_styles();
   const int64_t stage = cfg_.stage_at(iteration_, n);
   e_->set_progressive_stage(stage);
-  Batch b = data_->next(cfg_.batch, rng_data_);
+  // Data parallel: this rank's rows of the global batch; BatchNorm over the global batch; every
+  // term is a batch mean, scaled by 1/N (the gradients are summed over ranks).
+  const int64_t N = pg_ ? pg_->size() : 1, B = cfg_.batch, r0 = pg_ ? int64_t(pg_->rank()) * B : 0;
+  const double scale = 1.0 / double(N);
+  dist::BatchGroupGuard batch_group(pg_);
+  reduce_seconds_ = 0;
+  Batch b = data_->next_slice(N * B, r0, B, rng_data_);
   Tensor x = b.full.to(like.dtype()).to(like.device());
   e4e::E4EOutput out = e_->forward(x);
   sg::SynthesisOptions so;
@@ -156,12 +164,12 @@ StepLog E4ETrainer::step() {
   Tensor y = g_->synthesis(out.w_plus, so);
   Tensor total;
   auto add_term = [&](const std::string& name, double weight, const Tensor& t) {
-    const double v = value_of(t);
+    const double v = value_of(t) * scale;
     if (!std::isfinite(v))
       throw DivergenceError("e4e training diverged at iteration " + std::to_string(iteration_ + 1) + ": loss term " +
                             name + " is not finite (the last good checkpoint is kept)");
     log.terms[name] = v;
-    Tensor wt = mul_scalar(t, weight);
+    Tensor wt = mul_scalar(t, weight * scale);
     total = total.defined() ? add(total, wt) : wt;
   };
   add_term("l2", cfg_.lambda_l2, image_l2(y, x));
@@ -177,17 +185,26 @@ StepLog E4ETrainer::step() {
     Tensor wt, img;
     {
       autograd::NoGradGuard ng;
-      Tensor z = Tensor::randn({cfg_.batch, g_->config().style_dim}, rng_latent_,
+      Tensor z = Tensor::randn({N * B, g_->config().style_dim}, rng_latent_,
                                {.dtype = like.dtype(), .device = like.device()});
+      if (N > 1) z = z.narrow(0, r0, B).contiguous();  // the global batch's latents, this rank's rows
       wt = g_->to_w_plus(g_->style(z));
       img = g_->synthesis(wt, so);
     }
     add_term("latent", cfg_.lambda_latent, mse_loss(e_->forward(img).w_plus, wt));
   }
   log.terms["total"] = value_of(total);
-  log.terms["stage"] = double(stage);
   opt_->zero_grad();
   total.backward();
+  if (pg_) {
+    reduce_seconds_ += dist::all_reduce_gradients(opt_->parameters(), *pg_).seconds;
+    std::vector<double> v;  // the global batch's terms: the sum of the ranks' shares
+    for (const auto& [k, x] : log.terms) v.push_back(x);
+    v = dist::all_reduce_sum(v, *pg_);
+    size_t i = 0;
+    for (auto& [k, x] : log.terms) x = v[i++];
+  }
+  log.terms["stage"] = double(stage);
   opt_->step();
   {
     autograd::NoGradGuard ng;
@@ -199,7 +216,7 @@ StepLog E4ETrainer::step() {
   return log;
 }
 
-void E4ETrainer::save(const std::string& path) const {
+std::vector<uint8_t> E4ETrainer::serialize() const {
   io::NamedTensors out;
   auto put = [&](const std::string& k, const Tensor& t) { out.emplace_back(k, io::from_tensor(t.detach())); };
   for (auto& [k, t] : e_->state_dict()) put("encoder." + k, t);
@@ -209,12 +226,32 @@ void E4ETrainer::save(const std::string& path) const {
   put("data.position", scalar_i64(data_->position));
   put("rng.data.offset", scalar_i64(int64_t(rng_data_.offset())));
   put("rng.latent.offset", scalar_i64(int64_t(rng_latent_.offset())));
-  io::save_safetensors(path, out, {{"format", kFormat}, {"e4e_train_config", cfg_.dump(-1)}});
+  return io::serialize_safetensors(out, {{"format", kFormat}, {"e4e_train_config", cfg_.dump(-1)}});
 }
 
-void E4ETrainer::load(const std::string& path) {
+void E4ETrainer::save(const std::string& path) const { io::atomic_write_file(path, serialize()); }
+
+void E4ETrainer::load(const std::string& path) { deserialize(io::read_file_bytes(path), path); }
+
+void E4ETrainer::broadcast_state(int root) {
+  if (!pg_) return;
+  std::vector<uint8_t> bytes;
+  if (pg_->rank() == root) bytes = serialize();
+  pg_->broadcast_bytes(bytes, root);
+  if (pg_->rank() != root) deserialize(bytes, "the state broadcast by rank " + std::to_string(root));
+}
+
+std::vector<std::pair<std::string, Tensor>> E4ETrainer::replicated_state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [k, t] : e_->state_dict()) out.emplace_back("encoder." + k, t);
+  out.emplace_back("latent_avg", e_->latent_avg);
+  for (auto& [k, t] : opt_->state_dict()) out.emplace_back("optim." + k, t);
+  return out;
+}
+
+void E4ETrainer::deserialize(const std::vector<uint8_t>& bytes, const std::string& path) {
   std::map<std::string, std::string> meta;
-  io::NamedTensors in = io::load_safetensors(path, &meta);
+  io::NamedTensors in = io::load_safetensors_bytes(io::ByteSpan(bytes.data(), bytes.size()), path, &meta);
   if (meta["format"] != kFormat)
     throw FormatError(path + ": not a gradstyle e4e training checkpoint (metadata format = '" + meta["format"] + "')");
   E4ETrainConfig saved = E4ETrainConfig::parse(meta["e4e_train_config"]);

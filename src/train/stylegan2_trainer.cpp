@@ -127,9 +127,9 @@ sg::DiscriminatorConfig StyleGAN2TrainConfig::discriminator_config() const {
   return d;
 }
 
-double StyleGAN2TrainConfig::ema_decay() const {
+double StyleGAN2TrainConfig::ema_decay(int64_t ranks) const {
   if (ema_kimg <= 0) return 0.0;
-  return std::pow(0.5, double(batch) / (ema_kimg * 1000.0));
+  return std::pow(0.5, double(batch * ranks) / (ema_kimg * 1000.0));
 }
 
 // ---- toyfaces data ----------------------------------------------------------------------------------
@@ -179,13 +179,19 @@ std::unique_ptr<DataSource> toyfaces_source(int64_t size, int64_t loss_size, uin
 
 // ---- trainer ----------------------------------------------------------------------------------------
 
-StyleGAN2Trainer::StyleGAN2Trainer(StyleGAN2TrainConfig cfg, std::unique_ptr<DataSource> data, Device device)
+StyleGAN2Trainer::StyleGAN2Trainer(StyleGAN2TrainConfig cfg, std::unique_ptr<DataSource> data, Device device,
+                                   dist::ProcessGroup* pg)
     : cfg_(std::move(cfg)),
       data_(std::move(data)),
       rng_data_(stream_seed(cfg_.seed, kData)),
       rng_latent_(stream_seed(cfg_.seed, kLatent)),
-      rng_noise_(stream_seed(cfg_.seed, kNoise)) {
+      rng_noise_(stream_seed(cfg_.seed, kNoise)),
+      pg_(pg && pg->size() > 1 ? pg : nullptr) {
   if (!data_) throw ValueError("stylegan2 trainer: no data source");
+  if (pg_ && cfg_.path_regularize > 0 && cfg_.g_reg_every > 0 && cfg_.batch % cfg_.path_batch_shrink != 0)
+    throw ValueError("stylegan2 trainer: data-parallel path regularisation needs batch (" + std::to_string(cfg_.batch) +
+                     " a rank) divisible by path_batch_shrink (" + std::to_string(cfg_.path_batch_shrink) +
+                     "), so that the ranks' path batches make the global one");
   Generator init(stream_seed(cfg_.seed, kInit));
   g_ = std::make_unique<sg::Generator>(cfg_.generator_config(), &init);
   d_ = std::make_unique<sg::Discriminator>(cfg_.discriminator_config(), &init);
@@ -223,10 +229,15 @@ std::vector<Tensor> StyleGAN2Trainer::mixing_w_plus(int64_t batch) {
   const Tensor& like = g_->input.input;
   const Options o{.dtype = like.dtype(), .device = like.device()};
   const bool mix = cfg_.mixing > 0 && philox_uniform(rng_latent_.seed(), rng_latent_.advance(1), 0) < cfg_.mixing;
-  Tensor z1 = Tensor::randn({batch, gc.style_dim}, rng_latent_, o);
+  // The latents of the global batch; this rank keeps its rows.
+  auto latents = [&] {
+    Tensor z = Tensor::randn({batch * ranks(), gc.style_dim}, rng_latent_, o);
+    return ranks() == 1 ? z : z.narrow(0, rank() * batch, batch).contiguous();
+  };
+  Tensor z1 = latents();
   Tensor w1 = g_->style(z1);
   if (!mix) return {g_->to_w_plus(w1)};
-  Tensor z2 = Tensor::randn({batch, gc.style_dim}, rng_latent_, o);
+  Tensor z2 = latents();
   Tensor w2 = g_->style(z2);
   const double u = philox_uniform(rng_latent_.seed(), rng_latent_.advance(1), 0);
   const int64_t k = std::min<int64_t>(n - 1, 1 + int64_t(u * double(n - 1)));
@@ -235,40 +246,46 @@ std::vector<Tensor> StyleGAN2Trainer::mixing_w_plus(int64_t batch) {
   return {cat({a, b}, 1)};
 }
 
-namespace {
-sg::SynthesisOptions noise_options(const std::string& mode, Generator& rng) {
+sg::SynthesisOptions StyleGAN2Trainer::noise_options(int64_t batch) {
+  const std::string& mode = cfg_.noise_mode;
   sg::SynthesisOptions s;
   s.noise_mode = mode == "random" ? sg::NoiseMode::Random : mode == "const" ? sg::NoiseMode::Const : sg::NoiseMode::None;
-  s.rng = &rng;
+  s.rng = &rng_noise_;
+  if (ranks() > 1) {
+    s.noise_global_batch = batch * ranks();
+    s.noise_row_begin = rank() * batch;
+  }
   return s;
 }
-}  // namespace
 
 void StyleGAN2Trainer::d_step(const Tensor& real, StepLog& log) {
   g_->requires_grad_(false);
   d_->requires_grad_(true);
+  const double scale = 1.0 / double(ranks());  // every term is a batch mean
   Tensor fake;
   {
     autograd::NoGradGuard ng;
-    fake = g_->synthesis(mixing_w_plus(real.size(0))[0], noise_options(cfg_.noise_mode, rng_noise_));
+    fake = g_->synthesis(mixing_w_plus(real.size(0))[0], noise_options(real.size(0)));
   }
   Tensor fake_pred = d_->forward(fake);
   Tensor real_pred = d_->forward(real);
-  Tensor d_loss = discriminator_logistic(real_pred, {fake_pred});
+  Tensor d_loss = mul_scalar(discriminator_logistic(real_pred, {fake_pred}), scale);
   log.terms["d_loss"] = value_of(d_loss);
-  log.terms["real_score"] = value_of(mean(real_pred));
-  log.terms["fake_score"] = value_of(mean(fake_pred));
+  log.terms["real_score"] = value_of(mean(real_pred)) * scale;
+  log.terms["fake_score"] = value_of(mean(fake_pred)) * scale;
   if (!std::isfinite(log.terms["d_loss"]))
     throw DivergenceError("stylegan2 training diverged at iteration " + std::to_string(iteration_ + 1) +
                           ": the discriminator loss is not finite (the last good checkpoint is kept)");
   d_opt_->zero_grad();
   d_loss.backward();
+  if (pg_) reduce_seconds_ += dist::all_reduce_gradients(d_opt_->parameters(), *pg_).seconds;
   d_opt_->step();
   if (cfg_.r1 > 0 && cfg_.d_reg_every > 0 && iteration_ % cfg_.d_reg_every == 0) {
     R1Result r1 = r1_penalty([&](const Tensor& x) { return d_->forward(x); }, real);
-    log.terms["r1"] = value_of(r1.penalty);
+    log.terms["r1"] = value_of(r1.penalty) * scale;
     d_opt_->zero_grad();
-    mul_scalar(r1.penalty, cfg_.r1 / 2.0 * double(cfg_.d_reg_every)).backward();
+    mul_scalar(r1.penalty, cfg_.r1 / 2.0 * double(cfg_.d_reg_every) * scale).backward();
+    if (pg_) reduce_seconds_ += dist::all_reduce_gradients(d_opt_->parameters(), *pg_).seconds;
     d_opt_->step();
   }
 }
@@ -276,14 +293,16 @@ void StyleGAN2Trainer::d_step(const Tensor& real, StepLog& log) {
 void StyleGAN2Trainer::g_step(StepLog& log) {
   g_->requires_grad_(true);
   d_->requires_grad_(false);
-  Tensor fake = g_->synthesis(mixing_w_plus(cfg_.batch)[0], noise_options(cfg_.noise_mode, rng_noise_));
-  Tensor g_loss = generator_nonsaturating(d_->forward(fake));
+  const double scale = 1.0 / double(ranks());
+  Tensor fake = g_->synthesis(mixing_w_plus(cfg_.batch)[0], noise_options(cfg_.batch));
+  Tensor g_loss = mul_scalar(generator_nonsaturating(d_->forward(fake)), scale);
   log.terms["g_loss"] = value_of(g_loss);
   if (!std::isfinite(log.terms["g_loss"]))
     throw DivergenceError("stylegan2 training diverged at iteration " + std::to_string(iteration_ + 1) +
                           ": the generator loss is not finite (the last good checkpoint is kept)");
   g_opt_->zero_grad();
   g_loss.backward();
+  if (pg_) reduce_seconds_ += dist::all_reduce_gradients(g_opt_->parameters(), *pg_).seconds;
   g_opt_->step();
 
   if (cfg_.path_regularize > 0 && cfg_.g_reg_every > 0 && iteration_ % cfg_.g_reg_every == 0) {
@@ -291,20 +310,27 @@ void StyleGAN2Trainer::g_step(StepLog& log) {
     // pulled towards its running mean (decay 0.01).
     const int64_t pb = std::max<int64_t>(1, cfg_.batch / cfg_.path_batch_shrink);
     Tensor wp = mixing_w_plus(pb)[0];
-    Tensor img = g_->synthesis(wp, noise_options(cfg_.noise_mode, rng_noise_));
+    Tensor img = g_->synthesis(wp, noise_options(pb));
     const double hw = double(img.size(2) * img.size(3));
-    Tensor y = mul_scalar(Tensor::randn(img.shape(), rng_noise_, {.dtype = img.dtype(), .device = img.device()}),
-                          1.0 / std::sqrt(hw));
+    Shape gshape = img.shape();
+    gshape[0] = pb * ranks();  // y is drawn for the global path batch; this rank keeps its rows
+    Tensor y = Tensor::randn(gshape, rng_noise_, {.dtype = img.dtype(), .device = img.device()});
+    if (ranks() > 1) y = y.narrow(0, rank() * pb, pb).contiguous();
+    y = mul_scalar(y, 1.0 / std::sqrt(hw));
     Tensor gw = autograd::grad({sum(mul(img, y))}, {wp}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
     Tensor lengths = sqrt(mean(sum(square(gw), {2}), {1}));  // [pb]
-    const double mean_now = value_of(mean(lengths));
+    // The running mean follows the global batch's mean length (rosinality reduces it too).
+    double mean_now = value_of(mean(lengths));
+    if (pg_) mean_now = dist::all_reduce_sum(std::vector<double>{mean_now}, *pg_)[0] / double(ranks());
     const double path_mean = mean_path_length_ + 0.01 * (mean_now - mean_path_length_);
-    Tensor penalty = mean(square(add_scalar(lengths, -path_mean)));
+    const double scale = 1.0 / double(ranks());
+    Tensor penalty = mul_scalar(mean(square(add_scalar(lengths, -path_mean))), scale);
     log.terms["path"] = value_of(penalty);
-    log.terms["path_length"] = mean_now;
+    log.terms["path_length"] = mean_now * scale;  // this rank's share: the log sums over ranks
     mean_path_length_ = path_mean;
     g_opt_->zero_grad();
     mul_scalar(penalty, cfg_.path_regularize * double(cfg_.g_reg_every)).backward();
+    if (pg_) reduce_seconds_ += dist::all_reduce_gradients(g_opt_->parameters(), *pg_).seconds;
     g_opt_->step();
   }
   g_->requires_grad_(false);
@@ -312,7 +338,7 @@ void StyleGAN2Trainer::g_step(StepLog& log) {
 
 void StyleGAN2Trainer::accumulate() {
   autograd::NoGradGuard ng;
-  const double a = cfg_.ema_decay();
+  const double a = cfg_.ema_decay(ranks());
   auto src = g_->named_parameters();
   auto dst = g_ema_->named_parameters();
   for (size_t i = 0; i < src.size(); ++i) {
@@ -324,12 +350,21 @@ void StyleGAN2Trainer::accumulate() {
 StepLog StyleGAN2Trainer::step() {
   const auto t0 = std::chrono::steady_clock::now();
   StepLog log;
+  reduce_seconds_ = 0;
+  dist::BatchGroupGuard batch_group(pg_);  // D's minibatch deviation over the global batch
   const Tensor& like = g_->input.input;
-  Batch b = data_->next(cfg_.batch, rng_data_);
+  Batch b = data_->next_slice(cfg_.batch * ranks(), rank() * cfg_.batch, cfg_.batch, rng_data_);
   Tensor real = b.full.to(like.dtype()).to(like.device());
   d_step(real, log);
   g_step(log);
   accumulate();
+  if (pg_) {  // the global batch's terms: the sum of the ranks' shares
+    std::vector<double> v;
+    for (const auto& [k, x] : log.terms) v.push_back(x);
+    v = dist::all_reduce_sum(v, *pg_);
+    size_t i = 0;
+    for (auto& [k, x] : log.terms) x = v[i++];
+  }
   ++iteration_;
   log.iteration = iteration_;
   log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -344,7 +379,7 @@ Tensor StyleGAN2Trainer::samples(int64_t n) const {
   return g_ema_->forward_z(z);
 }
 
-void StyleGAN2Trainer::save(const std::string& path) const {
+std::vector<uint8_t> StyleGAN2Trainer::serialize() const {
   io::NamedTensors out;
   auto put = [&](const std::string& k, const Tensor& t) { out.emplace_back(k, io::from_tensor(t.detach())); };
   for (auto& [k, t] : g_->state_dict()) put("g." + k, t);
@@ -364,12 +399,34 @@ void StyleGAN2Trainer::save(const std::string& path) const {
   put("rng.latent.offset", scalar_i64(int64_t(rng_latent_.offset())));
   put("rng.noise.offset", scalar_i64(int64_t(rng_noise_.offset())));
   put("mean_path_length", scalar_f64(mean_path_length_));
-  io::save_safetensors(path, out, {{"format", kFormat}, {"stylegan2_train_config", cfg_.dump(-1)}});
+  return io::serialize_safetensors(out, {{"format", kFormat}, {"stylegan2_train_config", cfg_.dump(-1)}});
 }
 
-void StyleGAN2Trainer::load(const std::string& path) {
+void StyleGAN2Trainer::save(const std::string& path) const { io::atomic_write_file(path, serialize()); }
+
+void StyleGAN2Trainer::load(const std::string& path) { deserialize(io::read_file_bytes(path), path); }
+
+void StyleGAN2Trainer::broadcast_state(int root) {
+  if (!pg_) return;
+  std::vector<uint8_t> bytes;
+  if (pg_->rank() == root) bytes = serialize();
+  pg_->broadcast_bytes(bytes, root);
+  if (pg_->rank() != root) deserialize(bytes, "the state broadcast by rank " + std::to_string(root));
+}
+
+std::vector<std::pair<std::string, Tensor>> StyleGAN2Trainer::replicated_state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [k, t] : g_->state_dict()) out.emplace_back("g." + k, t);
+  for (auto& [k, t] : g_ema_->state_dict()) out.emplace_back("g_ema." + k, t);
+  for (auto& [k, t] : d_->state_dict()) out.emplace_back("d." + k, t);
+  for (auto& [k, t] : g_opt_->state_dict()) out.emplace_back("g_optim." + k, t);
+  for (auto& [k, t] : d_opt_->state_dict()) out.emplace_back("d_optim." + k, t);
+  return out;
+}
+
+void StyleGAN2Trainer::deserialize(const std::vector<uint8_t>& bytes, const std::string& path) {
   std::map<std::string, std::string> meta;
-  io::NamedTensors in = io::load_safetensors(path, &meta);
+  io::NamedTensors in = io::load_safetensors_bytes(io::ByteSpan(bytes.data(), bytes.size()), path, &meta);
   if (meta["format"] != kFormat)
     throw FormatError(path + ": not a gradstyle StyleGAN2 training checkpoint (metadata format = '" + meta["format"] +
                       "')");

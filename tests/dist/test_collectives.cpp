@@ -223,3 +223,13 @@ TEST_CASE("dist: GRADSTYLE_COLLECTIVE_TIMEOUT is read, with a fallback for a bad
   ::unsetenv("GRADSTYLE_COLLECTIVE_TIMEOUT");
   CHECK(dist::collective_timeout() == 600.0);
 }
+
+TEST_CASE("dist: the GAN trainer refuses a per-rank batch its path batch cannot split") {
+  MirrorGroup g;
+  auto cfg = train::StyleGAN2TrainConfig::parse(R"({"stage": "stylegan2", "size": 16, "style_dim": 16, "n_mlp": 2,
+    "channels": {"4": 16, "8": 16, "16": 8}, "batch": 3, "path_batch_shrink": 2, "seed": 5})");
+  CHECK_THROWS_WITH_AS(train::StyleGAN2Trainer(cfg, train::toyfaces_source(16, 16, 0), Device::cpu(), &g),
+                       doctest::Contains("divisible by path_batch_shrink"), ValueError);
+  // One process has no such constraint (rosinality's max(1, batch // shrink)).
+  CHECK_NOTHROW(train::StyleGAN2Trainer(cfg, train::toyfaces_source(16, 16, 0), Device::cpu()));
+}

@@ -160,6 +160,10 @@ struct SynthesisOptions {
   // Explicit noise maps (rosinality's noise=[...]): num_layers() tensors [B or 1, 1, r, r]; when
   // given they override noise_mode.
   std::vector<Tensor> noise;
+  // Data parallel, NoiseMode::Random: each layer's noise is drawn for a global batch of
+  // noise_global_batch samples and rows [noise_row_begin, noise_row_begin + B) are kept, so the
+  // ranks' images are those of one process with the global batch (0: the batch itself).
+  int64_t noise_global_batch = 0, noise_row_begin = 0;
 };
 
 // Called with the feature map entering StyledConv b (1-based, SPEC B.1) and returning the tensor

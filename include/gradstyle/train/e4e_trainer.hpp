@@ -56,12 +56,20 @@ struct E4ETrainConfig {
 
 class E4ETrainer {
  public:
-  E4ETrainer(E4ETrainConfig cfg, std::unique_ptr<models::stylegan2::Generator> G, std::unique_ptr<DataSource> data);
+  // Data parallel with pg of size N > 1 (see train::Trainer): cfg.batch is one rank's batch, the
+  // encoder's BatchNorm sees the global batch, mean terms are scaled by 1/N, gradients summed.
+  E4ETrainer(E4ETrainConfig cfg, std::unique_ptr<models::stylegan2::Generator> G, std::unique_ptr<DataSource> data,
+             dist::ProcessGroup* pg = nullptr);
   // Terms: l2, delta, latent (when lambda_latent > 0), total, stage.
   StepLog step();
   int64_t iteration() const { return iteration_; }
   void save(const std::string& path) const;
   void load(const std::string& path);
+  std::vector<uint8_t> serialize() const;
+  void deserialize(const std::vector<uint8_t>& bytes, const std::string& name);
+  void broadcast_state(int root = 0);  // every rank takes root's state (no-op on one process)
+  std::vector<std::pair<std::string, Tensor>> replicated_state() const;  // encoder, latent_avg, optimiser
+  double last_reduce_seconds() const { return reduce_seconds_; }
   models::e4e::Encoder4Editing& E() { return *e_; }
   models::stylegan2::Generator& G() { return *g_; }
   const E4ETrainConfig& config() const { return cfg_; }
@@ -75,6 +83,8 @@ class E4ETrainer {
   std::unique_ptr<models::e4e::Encoder4Editing> e_;
   std::unique_ptr<Optimizer> opt_;
   Generator rng_data_, rng_latent_;
+  dist::ProcessGroup* pg_ = nullptr;  // null: one process
+  double reduce_seconds_ = 0;
   int64_t iteration_ = 0;
   Tensor last_grid_;
 };

@@ -64,7 +64,8 @@ struct StyleGAN2TrainConfig {
   std::string dump(int indent = 2) const;  // every key, "stage" included, sorted
   models::stylegan2::GeneratorConfig generator_config() const;
   models::stylegan2::DiscriminatorConfig discriminator_config() const;
-  double ema_decay() const;  // 0.5 ** (batch / (ema_kimg * 1000))
+  // 0.5 ** (global batch / (ema_kimg * 1000)), the global batch being batch * ranks.
+  double ema_decay(int64_t ranks = 1) const;
 };
 
 // Toyfaces rendered on the fly: sample `position` is training identity train_index(position)
@@ -74,7 +75,13 @@ std::unique_ptr<DataSource> toyfaces_source(int64_t size, int64_t loss_size, uin
 
 class StyleGAN2Trainer {
  public:
-  StyleGAN2Trainer(StyleGAN2TrainConfig cfg, std::unique_ptr<DataSource> data, Device device = Device::cpu());
+  // Data parallel with pg of size N > 1 (see train::Trainer): cfg.batch is one rank's batch; the
+  // latents, noise and data are those of the global batch's rows of this rank; D's minibatch
+  // deviation sees the global batch; mean terms are scaled by 1/N and the gradients summed; the
+  // path-length mean is global and g_ema decays for the global batch. Needs batch divisible by
+  // path_batch_shrink when the path penalty is on.
+  StyleGAN2Trainer(StyleGAN2TrainConfig cfg, std::unique_ptr<DataSource> data, Device device = Device::cpu(),
+                   dist::ProcessGroup* pg = nullptr);
 
   // One iteration: D step (+ R1 when due), G step (+ path length when due), EMA update.
   // Terms: d_loss, real_score, fake_score, g_loss, and r1, path, path_length when computed.
@@ -83,6 +90,11 @@ class StyleGAN2Trainer {
 
   void save(const std::string& path) const;  // crash-safe (temp file, fsync, rename)
   void load(const std::string& path);        // ValueError when the configuration differs
+  std::vector<uint8_t> serialize() const;
+  void deserialize(const std::vector<uint8_t>& bytes, const std::string& name);
+  void broadcast_state(int root = 0);  // every rank takes root's state (no-op on one process)
+  std::vector<std::pair<std::string, Tensor>> replicated_state() const;  // G, g_ema, D, both optimisers
+  double last_reduce_seconds() const { return reduce_seconds_; }
 
   models::stylegan2::Generator& G() { return *g_; }
   models::stylegan2::Generator& G_ema() { return *g_ema_; }
@@ -94,7 +106,9 @@ class StyleGAN2Trainer {
   Tensor samples(int64_t n = 16) const;
 
  private:
+  // W+ for `batch` rows of this rank (the latents of the global batch of batch * N drawn).
   std::vector<Tensor> mixing_w_plus(int64_t batch);
+  models::stylegan2::SynthesisOptions noise_options(int64_t batch);
   void d_step(const Tensor& real, StepLog& log);
   void g_step(StepLog& log);
   void accumulate();
@@ -107,6 +121,10 @@ class StyleGAN2Trainer {
   Generator rng_data_, rng_latent_, rng_noise_;
   double mean_path_length_ = 0;
   int64_t iteration_ = 0;
+  dist::ProcessGroup* pg_ = nullptr;  // null: one process
+  double reduce_seconds_ = 0;
+  int64_t ranks() const { return pg_ ? pg_->size() : 1; }
+  int64_t rank() const { return pg_ ? pg_->rank() : 0; }
 };
 
 }  // namespace gradstyle::train
