@@ -9,6 +9,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <omp.h>
+#include <sched.h>
+#include <unistd.h>
 #include <regex>
 #include <sstream>
 
@@ -192,9 +194,17 @@ void run_loop(const StageLoop& L, const fs::path& exp, bool quiet, std::ostream&
     const int64_t it = log.iteration;
     step_s += log.seconds;
     if (L.reduce_seconds) reduce_s += L.reduce_seconds();
-    if (L.pg && (it % L.save_every == 0 || it == L.iterations))
-      dist::check_replicas_equal(L.replicas(), *L.pg, "iteration " + std::to_string(it));
-    if (!writer) continue;
+    const bool image_now = L.image && L.image_every > 0 && it % L.image_every == 0;
+    const bool save_now = it % L.save_every == 0 || it == L.iterations;
+    if (L.pg && save_now) dist::check_replicas_equal(L.replicas(), *L.pg, "iteration " + std::to_string(it));
+    // While rank 0 writes images and checkpoints the others wait for it, under the watchdog's
+    // allowance for file I/O (a 1024 px checkpoint is gigabytes), not in the next step's
+    // collectives.
+    const bool io_wait = L.pg && (image_now || save_now);
+    if (!writer) {
+      if (io_wait) L.pg->wait_for_root_io();
+      continue;
+    }
     if (it % L.log_every == 0 || it == L.iterations) {
       std::ofstream m(metrics, std::ios::app);
       m << it << "," << std::setprecision(6) << log.seconds << "," << L.lr << std::setprecision(9);
@@ -215,15 +225,16 @@ void run_loop(const StageLoop& L, const fs::path& exp, bool quiet, std::ostream&
         err << "  ETA " << format_duration(double(L.iterations - it) / std::max(rate, 1e-9)) << "\n";
       }
     }
-    if (L.image && L.image_every > 0 && it % L.image_every == 0)
+    if (image_now)
       io::save_png((exp / "images" / ("iteration_" + std::to_string(it) + ".png")).string(), L.image());
-    if (it % L.save_every == 0 || it == L.iterations) {
+    if (save_now) {
       const std::string path = (ckpt_dir / ("iteration_" + std::to_string(it) + ".safetensors")).string();
       L.save(path);
       io::atomic_write_file(last.string(), io::read_file_bytes(path));
       rotate_checkpoints(ckpt_dir, L.keep_last);
       write_train_report(exp, it, L.iterations);
     }
+    if (io_wait) L.pg->wait_for_root_io();
   }
 }
 
@@ -249,13 +260,29 @@ std::string ranks_note(int64_t batch, const dist::ProcessGroup& pg, const Device
          (d.is_cuda() && dist::nccl_built() ? "NCCL" : "MPI") + " all-reduce)";
 }
 
-// Rank 0 makes the folders and loads the checkpoint on resume; then every rank takes rank 0's
-// state (its initialisation, or the checkpoint).
+// Data parallel: what every rank read from its own disk (the frozen networks, the data set's
+// files) must be the same everywhere; then rank 0 makes the folders and loads the checkpoint on
+// resume, and every rank takes rank 0's state (its initialisation, or the checkpoint).
+// EXP/ranks.json records the number of ranks; resuming with another number warns (the run goes
+// on, but its global batch changes).
 template <class T>
-void start_state(T& t, const TrainArgs& a, const fs::path& exp, dist::ProcessGroup& pg) {
+void start_state(T& t, const TrainArgs& a, const fs::path& exp, dist::ProcessGroup& pg, const std::string& data_fp,
+                 std::ostream& err) {
+  if (pg.size() > 1) {
+    dist::check_replicas_equal(t.frozen_state(), pg, "the frozen networks (generator, encoder, loss networks)");
+    dist::check_same_text(data_fp, pg, "the training data (file names and sizes)");
+  }
   if (pg.rank() == 0) {
     fs::create_directories(exp / "checkpoints");
     fs::create_directories(exp / "images");
+    const fs::path ranks_file = exp / "ranks.json";
+    if (a.resume && fs::exists(ranks_file)) {
+      const int64_t before = json::parse(read_text(ranks_file.string())).value("ranks", int64_t(1));
+      if (before != pg.size())
+        err << "train: warning: this run was trained on " << before << " rank(s) and resumes on " << pg.size()
+            << ": the global batch changes from " << before << " to " << pg.size() << " times 'batch'\n";
+    }
+    write_text(ranks_file.string(), "{\"ranks\": " + std::to_string(pg.size()) + "}\n");
     if (a.resume) t.load((exp / "checkpoints" / "last.safetensors").string());
   }
   t.broadcast_state(0);
@@ -277,9 +304,9 @@ int run_train_stylegan2(const TrainArgs& a, const std::string& cfg_text, dist::P
   const Device device = rank_device(cfg.device, pg);
   auto data = stage_data(cfg.data_source, cfg.data, cfg.size, cfg.size, cfg.hflip, cfg.toyfaces_seed,
                          cfg.toyfaces_identities, cfg.seed);
-  const std::string data_desc = data->describe();
+  const std::string data_desc = data->describe(), data_fp = data->fingerprint();
   train::StyleGAN2Trainer t(cfg, std::move(data), device, &pg);
-  start_state(t, a, exp, pg);
+  start_state(t, a, exp, pg, data_fp, err);
   if (pg.rank() == 0) write_text((exp / "opt.json").string(), cfg.dump(2) + "\n");
   out << "train: " << (a.resume ? "resuming " : "starting ") << "StyleGAN2 " << a.exp_dir << " at iteration "
       << t.iteration() << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch
@@ -320,9 +347,9 @@ int run_train_e4e(const TrainArgs& a, const std::string& cfg_text, dist::Process
   const int64_t size = G->config().size;
   auto data = stage_data(cfg.data_source, cfg.data, size, size, cfg.hflip, cfg.toyfaces_seed, cfg.toyfaces_identities,
                          cfg.seed);
-  const std::string data_desc = data->describe();
+  const std::string data_desc = data->describe(), data_fp = data->fingerprint();
   train::E4ETrainer t(cfg, std::move(G), std::move(data), &pg);
-  start_state(t, a, exp, pg);
+  start_state(t, a, exp, pg, data_fp, err);
   if (pg.rank() == 0) write_text((exp / "opt.json").string(), cfg.dump(2) + "\n");
   out << "train: " << (a.resume ? "resuming " : "starting ") << "e4e " << a.exp_dir << " at iteration " << t.iteration()
       << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch << ranks_note(cfg.batch, pg, device)
@@ -418,10 +445,10 @@ int train_process(const TrainArgs& a, dist::ProcessGroup& pg, std::ostream& out,
     data = stage_data(cfg.data_source, cfg.data, nets.G->config().size, cfg.loss_resolution, cfg.hflip,
                       cfg.toyfaces_seed, cfg.toyfaces_identities, cfg.seed);
   }
-  const std::string data_desc = data->describe();
+  const std::string data_desc = data->describe(), data_fp = data->fingerprint();
   train::Trainer trainer(cfg, net_cfg, std::move(nets), std::move(data), &pg);
 
-  start_state(trainer, a, exp, pg);
+  start_state(trainer, a, exp, pg, data_fp, err);
   if (writer) write_text(opt_path.string(), full_config(cfg, net_cfg).dump(2) + "\n");
   out << "train: " << (a.resume ? "resuming " : "starting ") << a.exp_dir << " at iteration " << trainer.iteration()
       << " of " << cfg.iterations << " on " << device.str() << "; batch " << cfg.batch
@@ -454,8 +481,14 @@ int run_train(const TrainArgs& a, std::ostream& out, std::ostream& err) {
   } finalize_at_exit;
   dist::ProcessGroup& pg = dist::world();
   if (pg.size() == 1) return train_process(a, pg, out, err);
-  // N ranks on one node share its cores unless OMP_NUM_THREADS says otherwise.
-  if (!std::getenv("OMP_NUM_THREADS")) omp_set_num_threads(std::max(1, omp_get_num_procs() / pg.local_size()));
+  // N ranks on one node share its cores unless OMP_NUM_THREADS says otherwise, or the launcher
+  // already gave each rank its own cores (a CPU mask smaller than the node: mpirun's binding).
+  if (!std::getenv("OMP_NUM_THREADS")) {
+    cpu_set_t mask;
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const bool whole_node = sched_getaffinity(0, sizeof(mask), &mask) == 0 && CPU_COUNT(&mask) >= online;
+    if (whole_node) omp_set_num_threads(std::max(1, omp_get_num_procs() / pg.local_size()));
+  }
   std::ostringstream sink;  // ranks other than 0 print nothing but their errors
   std::ostream& o = pg.rank() == 0 ? out : sink;
   std::ostream& e = pg.rank() == 0 ? err : sink;

@@ -58,7 +58,20 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor
   GS_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, DTypeError, op, ": expected float32 or float64, got ",
            dtype_name(x.dtype()));
   GS_CHECK(std::isfinite(eps) && eps >= 0, ValueError, op, ": eps must be finite and >= 0, got ", eps);
+  GS_CHECK(momentum >= 0 && momentum <= 1, ValueError, op, ": momentum must be in [0, 1], got ", momentum);
   const int64_t c = x.size(1);
+  for (const auto& [t, name] : {std::pair<const Tensor*, const char*>{&weight, "weight"}, {&bias, "bias"},
+                                {&running_mean, "running_mean"}, {&running_var, "running_var"}}) {
+    if (!t->defined()) continue;
+    GS_CHECK(t->dim() == 1 && t->size(0) == c, ShapeError, op, ": ", name, " must have shape [", c, "], got ",
+             shape_str(t->shape()), " for input ", shape_str(x.shape()));
+    GS_CHECK(t->dtype() == x.dtype() && t->device() == x.device(), DTypeError, op, ": ", name, " is ",
+             dtype_name(t->dtype()), " on ", t->device().str(), " but the input is ", dtype_name(x.dtype()), " on ",
+             x.device().str());
+  }
+  GS_CHECK(!(running_mean.defined() && running_mean.requires_grad()) &&
+               !(running_var.defined() && running_var.requires_grad()),
+           ValueError, op, ": running statistics are buffers and must not require grad");
   Shape dims, bshape;
   int64_t local = 1;
   for (int64_t d = 0; d < x.dim(); ++d) {
@@ -68,14 +81,12 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor
     }
     bshape.push_back(d == 1 ? c : 1);
   }
-  // The local count travels with the first sums, so ranks with different batch sizes still get
-  // the statistics of the union.
-  const Options o{.dtype = x.dtype(), .device = x.device()};
-  Tensor first = all_reduce_sum(cat({sum(x, dims), Tensor::full({1}, double(local), o)}, 0), pg);
-  const double total = first.narrow(0, c, 1).item();
+  // Every rank holds the same number of samples (the trainers give each rank b of the N b); the
+  // count is local x N, computed here rather than reduced.
+  const double total = double(local) * double(pg.size());
   GS_CHECK(total > 1, ValueError, op, ": expected more than 1 value per channel over the group when training, got ",
            total);
-  Tensor mean = mul_scalar(first.narrow(0, 0, c), 1.0 / total);
+  Tensor mean = mul_scalar(all_reduce_sum(sum(x, dims), pg), 1.0 / total);
   Tensor centred = sub(x, reshape(mean, bshape));
   Tensor var = mul_scalar(all_reduce_sum(sum(square(centred), dims), pg), 1.0 / total);  // biased
   Tensor out = mul(centred, reshape(rsqrt(add_scalar(var, eps)), bshape));
@@ -177,6 +188,11 @@ void check_replicas_equal(const std::vector<std::pair<std::string, Tensor>>& ten
     h = fnv(h, c.raw_data(), c.nbytes());
   }
   require_same(pg, h, what + ": the replicas are not bit-identical");
+}
+
+void check_same_text(const std::string& text, ProcessGroup& pg, const std::string& what) {
+  if (pg.size() == 1) return;
+  require_same(pg, fnv(kFnvBasis, text.data(), text.size()), what + ": differs between ranks");
 }
 
 std::vector<double> all_reduce_sum(const std::vector<double>& values, ProcessGroup& pg) {

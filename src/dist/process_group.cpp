@@ -38,6 +38,7 @@ class LocalGroup final : public ProcessGroup {
   Tensor all_gather_rows(const Tensor& in) override { return in.contiguous().clone(); }
   std::vector<int64_t> all_gather_i64(int64_t v) override { return {v}; }
   void barrier() override {}
+  void wait_for_root_io() override {}
   [[noreturn]] void abort(const std::string& message, int code) override {
     std::fprintf(stderr, "gradstyle: %s\n", message.c_str());
     std::fflush(stderr);
@@ -88,9 +89,11 @@ class Watchdog {
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
   }
-  void begin(const char* what) {
+  // limit_scale: this wait may last limit_scale x the timeout (waits on rank 0's file I/O).
+  void begin(const char* what, double limit_scale = 1.0) {
     std::lock_guard<std::mutex> lk(m_);
     what_ = what;
+    limit_s_ = timeout_s_ * limit_scale;
     since_ = std::chrono::steady_clock::now();
     busy_ = true;
   }
@@ -106,11 +109,11 @@ class Watchdog {
       cv_.wait_for(lk, std::chrono::milliseconds(200));
       if (stop_ || !busy_) continue;
       const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - since_).count();
-      if (waited > timeout_s_) {
+      if (waited > limit_s_) {
         std::fprintf(stderr,
-                     "gradstyle: rank %d: the collective %s has waited %.0f s (GRADSTYLE_COLLECTIVE_TIMEOUT = %g s): "
-                     "another rank is stuck or has died; stopping the job (the last checkpoint is kept)\n",
-                     rank_, what_, waited, timeout_s_);
+                     "gradstyle: rank %d: the collective %s has waited %.0f s (limit %g s; GRADSTYLE_COLLECTIVE_TIMEOUT "
+                     "= %g s): another rank is stuck or has died; stopping the job (the last checkpoint is kept)\n",
+                     rank_, what_, waited, limit_s_, timeout_s_);
         std::fflush(stderr);
         std::_Exit(3);
       }
@@ -118,7 +121,7 @@ class Watchdog {
   }
 
   int rank_;
-  double timeout_s_;
+  double timeout_s_, limit_s_ = 0;
   std::mutex m_;
   std::condition_variable cv_;
   std::thread thread_;
@@ -155,7 +158,13 @@ class MpiGroup final : public ProcessGroup {
     MPI_Comm_free(&node);
     watchdog_ = std::make_unique<Watchdog>(rank_, collective_timeout());
   }
-  ~MpiGroup() override { nccl::destroy(nccl_); }
+  // Before MPI_Finalize and while the CUDA runtime is alive (not in a static destructor): the
+  // NCCL communicator, then the watchdog thread.
+  void shutdown() {
+    nccl::destroy(nccl_);
+    nccl_ = nullptr;
+    watchdog_.reset();
+  }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -201,7 +210,7 @@ class MpiGroup final : public ProcessGroup {
   void broadcast_bytes(std::vector<uint8_t>& bytes, int root) override {
     const char* op = "broadcast_bytes";
     check_root(root, op);
-    Scope s(*this, op);
+    Scope s(*this, op, kIoWaitScale);  // the other ranks wait while root reads a checkpoint
     uint64_t n = bytes.size();
     check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD), op);
     if (rank_ != root) bytes.resize(size_t(n));
@@ -212,11 +221,14 @@ class MpiGroup final : public ProcessGroup {
     const char* op = "all_gather";
     GS_CHECK(in.dim() >= 1, dist::DistError, op, ": expected at least 1 dim, got a 0-d tensor");
     Tensor x = in.contiguous();
-    // Every rank must contribute the same shape: checked, since a mismatch would read garbage.
-    const std::vector<int64_t> counts = all_gather_i64(x.numel());
+    // Every rank must contribute the same shape and dtype: checked, since a mismatch would read
+    // garbage.
+    int64_t sig = int64_t(x.dtype()) + 31 * x.dim();
+    for (int64_t d = 0; d < x.dim(); ++d) sig = sig * 1000003 + x.size(d);
+    const std::vector<int64_t> sigs = all_gather_i64(sig);
     for (int r = 0; r < size_; ++r)
-      GS_CHECK(counts[size_t(r)] == counts[0], dist::DistError, op, ": rank ", r, " has ", counts[size_t(r)],
-               " elements where rank 0 has ", counts[0], " (every rank must gather the same shape)");
+      GS_CHECK(sigs[size_t(r)] == sigs[0], dist::DistError, op, ": rank ", r, " gathers another shape or dtype than rank 0 (",
+               shape_str(x.shape()), " here on rank ", rank_, "; every rank must gather the same)");
     Shape out_shape = x.shape();
     out_shape[0] *= size_;
     Tensor out = Tensor::empty(out_shape, {x.dtype(), x.device()});
@@ -249,6 +261,11 @@ class MpiGroup final : public ProcessGroup {
     check(MPI_Barrier(MPI_COMM_WORLD), "barrier");
   }
 
+  void wait_for_root_io() override {
+    Scope s(*this, "wait_for_root_io (rank 0 writing files)", kIoWaitScale);
+    check(MPI_Barrier(MPI_COMM_WORLD), "wait_for_root_io");
+  }
+
   [[noreturn]] void abort(const std::string& message, int code) override {
     std::fprintf(stderr, "gradstyle: rank %d: %s\n", rank_, message.c_str());
     std::fflush(stderr);
@@ -258,10 +275,16 @@ class MpiGroup final : public ProcessGroup {
 
  private:
   struct Scope {
-    Scope(MpiGroup& g, const char* what) : g_(g) { g_.watchdog_->begin(what); }
+    Scope(MpiGroup& g, const char* what, double limit_scale = 1.0) : g_(g) {
+      GS_CHECK(g_.watchdog_ != nullptr, dist::DistError, what, ": the process group was shut down (dist::finalize)");
+      g_.watchdog_->begin(what, limit_scale);
+    }
     ~Scope() { g_.watchdog_->end(); }
     MpiGroup& g_;
   };
+  // Waits on rank 0's file I/O (a checkpoint of a 1024 px run is gigabytes) may take this many
+  // times the collective timeout.
+  static constexpr double kIoWaitScale = 6.0;
 
   void check(int rc, const char* op) const {
     if (rc == MPI_SUCCESS) return;
@@ -339,6 +362,14 @@ void init(int* argc, char*** argv) {
   if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
     throw DistError("MPI_Init_thread failed");
   g_joined_mpi = true;
+  if (provided < MPI_THREAD_FUNNELED) {
+    // Our OpenMP threads never call MPI, but the main thread is not the only thread; an MPI that
+    // cannot promise FUNNELED might not tolerate them.
+    MPI_Finalize();
+    g_joined_mpi = false;
+    throw DistError("this MPI provides thread level " + std::to_string(provided) +
+                    ", below MPI_THREAD_FUNNELED, which gradstyle needs (OpenMP threads beside MPI)");
+  }
   static MpiGroup group;
   g_world = &group;
 #else
@@ -353,6 +384,8 @@ void init(int* argc, char*** argv) {
 void finalize() {
 #ifdef GRADSTYLE_MPI
   if (g_joined_mpi) {
+    if (auto* g = dynamic_cast<MpiGroup*>(g_world)) g->shutdown();
+    g_world = nullptr;  // world() is the local group again
     int done = 0;
     MPI_Finalized(&done);
     if (!done) MPI_Finalize();

@@ -249,6 +249,12 @@ std::vector<std::pair<std::string, Tensor>> E4ETrainer::replicated_state() const
   return out;
 }
 
+std::vector<std::pair<std::string, Tensor>> E4ETrainer::frozen_state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [k, t] : g_->state_dict()) out.emplace_back("g." + k, t);
+  return out;
+}
+
 void E4ETrainer::deserialize(const std::vector<uint8_t>& bytes, const std::string& path) {
   std::map<std::string, std::string> meta;
   io::NamedTensors in = io::load_safetensors_bytes(io::ByteSpan(bytes.data(), bytes.size()), path, &meta);

@@ -80,6 +80,15 @@ class FolderSource : public DataSource {
     return std::to_string(files_.size()) + " images, resized to " + std::to_string(size_) + " and " +
            std::to_string(loss_size_);
   }
+  std::string fingerprint() const override {
+    std::string f = describe();
+    for (const auto& p : files_) {
+      std::error_code ec;
+      const auto n = fs::file_size(p, ec);
+      f += "\n" + fs::path(p).filename().string() + " " + std::to_string(ec ? -1 : int64_t(n));
+    }
+    return f;
+  }
 
  private:
   // Fisher-Yates with the epoch's own counters, so any epoch's order is computed directly.
@@ -447,6 +456,19 @@ std::vector<std::pair<std::string, Tensor>> Trainer::replicated_state() const {
     for (auto& [k, t] : nets_.D->state_dict()) out.emplace_back("d." + k, t);
     for (auto& [k, t] : d_opt_->state_dict()) out.emplace_back("d_opt." + k, t);
   }
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Trainer::frozen_state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  auto add = [&](const char* prefix, nn::Module* m) {
+    if (!m) return;
+    for (auto& [k, t] : m->state_dict()) out.emplace_back(prefix + k, t);
+  };
+  add("g.", nets_.G.get());
+  add("e.", nets_.E.get());
+  add("lpips.", nets_.lpips.get());
+  add("id.", nets_.id.get());
   return out;
 }
 

@@ -3,9 +3,14 @@
 // differentiable collectives, synchronised BatchNorm, the discriminator's global minibatch
 // deviation and the bucketed gradient reduction must agree with one process on the concatenated
 // batch. The real multi-process runs are in test_mpi_train.cpp.
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 
 #include "gradstyle/autograd/autograd.hpp"
+#include "gradstyle/data/toyfaces.hpp"
+#include "gradstyle/io/image.hpp"
 #include "gradstyle/dist/dist.hpp"
 #include "gradstyle/models/stylegan2.hpp"
 #include "gradstyle/ops/elementwise.hpp"
@@ -22,10 +27,12 @@ namespace sg = gradstyle::models::stylegan2;
 
 namespace {
 
-// Rank 0 of two, where rank 1 holds exactly this rank's values: a sum doubles, a gather repeats.
+// Rank `me` of two, where the other rank holds exactly this rank's values: a sum doubles, a
+// gather repeats.
 class MirrorGroup final : public dist::ProcessGroup {
  public:
-  int rank() const override { return 0; }
+  explicit MirrorGroup(int me = 0) : me_(me) {}
+  int rank() const override { return me_; }
   int size() const override { return 2; }
   int local_rank() const override { return 0; }
   int local_size() const override { return 2; }
@@ -42,9 +49,13 @@ class MirrorGroup final : public dist::ProcessGroup {
   }
   std::vector<int64_t> all_gather_i64(int64_t v) override { return {v, v + skew}; }
   void barrier() override {}
+  void wait_for_root_io() override {}
   [[noreturn]] void abort(const std::string& m, int) override { throw dist::DistError(m); }
   int calls = 0;
   int64_t skew = 0;  // != 0: rank 1 reports another value (a drifted replica)
+
+ private:
+  int me_;
 };
 
 Tensor randn64(const Shape& s, uint64_t seed) { return Tensor::randn(s, seed, {.dtype = DType::f64}); }
@@ -83,6 +94,13 @@ TEST_CASE("dist: all_reduce_sum and all_gather are differentiable to second orde
   sum(mul(y, w)).backward();
   // Rank 0's rows get the gradient of both ranks' losses: w[0:2] from each (rank 1 mirrors rank 0).
   CHECK(gstest::compare(x.grad(), mul_scalar(w.narrow(0, 0, 2), 2.0), {1e-15, 0}).ok);
+  {
+    // As rank 1, its rows are [2, 4): the backward must take those.
+    MirrorGroup g1(1);
+    Tensor x1 = x.detach().clone().requires_grad_();
+    sum(mul(dist::all_gather(x1, g1), w)).backward();
+    CHECK(gstest::compare(x1.grad(), mul_scalar(w.narrow(0, 2, 2), 2.0), {1e-15, 0}).ok);
+  }
   // Finite differences move both ranks' copies at once, so they check a loss that is symmetric in
   // the two ranks' rows (as every rank's loss is in the mirror): fold the gathered rows.
   auto folded = [&](const std::vector<Tensor>& v) {
@@ -179,6 +197,10 @@ TEST_CASE("dist: all_reduce_gradients sums in buckets, skips parameters without 
                        doctest::Contains("iteration 4: the replicas are not bit-identical: rank 1"), dist::DistError);
   g.skew = 0;
   CHECK_NOTHROW(dist::check_replicas_equal(params, g, "iteration 4"));
+  CHECK_NOTHROW(dist::check_same_text("a.png b.png", g, "the data"));
+  g.skew = 1;
+  CHECK_THROWS_WITH_AS(dist::check_same_text("a.png b.png", g, "the data"),
+                       doctest::Contains("the data: differs between ranks: rank 1"), dist::DistError);
 }
 
 TEST_CASE("dist: the data sources' slices, concatenated in rank order, are the global batch") {
@@ -208,6 +230,21 @@ TEST_CASE("dist: the data sources' slices, concatenated in rank order, are the g
     auto G = gstest_gs::tiny_generator(5);
     auto w = train::generator_source(*G, 32), a = train::generator_source(*G, 32), b = train::generator_source(*G, 32);
     check_source(*w, *a, *b, {2e-5, 1e-4});
+  }
+  {
+    // A folder of 5 images (so a global batch of 4 crosses an epoch), flips on.
+    const auto dir = std::filesystem::temp_directory_path() / ("gs_dist_folder_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    for (int i = 0; i < 5; ++i) {
+      namespace tf = gradstyle::data::toyfaces;
+      io::save_png((dir / ("f" + std::to_string(i) + ".png")).string(),
+                   tf::render_image(tf::sample_identity(1, tf::train_index(uint64_t(i))), tf::sample_edit(1, uint64_t(i)), 16));
+    }
+    auto w = train::folder_source(dir.string(), 16, 8, 0.5, 4), a = train::folder_source(dir.string(), 16, 8, 0.5, 4),
+         b = train::folder_source(dir.string(), 16, 8, 0.5, 4);
+    check_source(*w, *a, *b, {0, 0});
+    CHECK(w->fingerprint().find("f4.png") != std::string::npos);  // the file list, checked across ranks
+    std::filesystem::remove_all(dir);
   }
   gradstyle::Generator r(1);
   auto s = train::toyfaces_source(16, 8, 3, 5);

@@ -258,6 +258,11 @@ TEST_CASE("dist/mpirun: 2 ranks x batch 2 = 1 process x batch 4; a killed rank s
   CHECK(io::read_file_bytes((fs::path(killed) / "checkpoints" / "last.safetensors").string()) ==
         io::read_file_bytes((fs::path(t.exp("two_b2")) / "checkpoints" / "last.safetensors").string()));
 
+  // Resuming that 2-rank run on one process is allowed, with a warning (the global batch changes).
+  Proc one_more = run(std::string("OMP_NUM_THREADS=1 ") + GS_CLI_PATH + " train --exp_dir " + killed + " --resume");
+  CHECK_MESSAGE(one_more.rc == 0, one_more.output);
+  CHECK_MESSAGE(one_more.output.find("trained on 2 rank(s) and resumes on 1") != std::string::npos, one_more.output);
+
   // A rank that hangs (alive, never reaching the next collective): rank 0's watchdog stops the job.
   Proc h = run(t.mpi("GRADSTYLE_FAULT=1:3:hang GRADSTYLE_COLLECTIVE_TIMEOUT=3",
                      "--exp_dir " + t.exp("hang") + " --config " + t.config(2) + " --quiet"));

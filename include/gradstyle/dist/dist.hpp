@@ -20,10 +20,12 @@
 // communicator is bootstrapped by an MPI broadcast of ncclUniqueId).
 //
 // Failure: every collective runs under a watchdog. A collective that has not finished after the
-// timeout (GRADSTYLE_COLLECTIVE_TIMEOUT seconds, default 600) prints which rank waited on what and
-// aborts the whole job (MPI_Abort); a rank that dies is reported by mpirun with its rank number
-// and the others are stopped by it. Checkpoints are written by rank 0 only, crash-safe (temp file
-// + rename), so the last one stays intact.
+// timeout (GRADSTYLE_COLLECTIVE_TIMEOUT seconds, default 600; waits on rank 0's file I/O get 6x)
+// prints which rank waited on what and ends that process with status 3 (_Exit from the watchdog
+// thread: MPI may not be called from it under MPI_THREAD_FUNNELED), after which mpirun stops the
+// job; a rank that dies is reported by mpirun with its rank number and the others are stopped by
+// it. An error on one rank calls MPI_Abort. Checkpoints are written by rank 0 only, crash-safe
+// (temp file + rename), so the last one stays intact.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -61,6 +63,9 @@ class ProcessGroup {
   // The given values of every rank, in rank order (for checks and logs).
   virtual std::vector<int64_t> all_gather_i64(int64_t v) = 0;
   virtual void barrier() = 0;
+  // A barrier while rank 0 writes or reads files (checkpoints, images): the watchdog allows it
+  // 6x the collective timeout.
+  virtual void wait_for_root_io() = 0;
   // Prints "gradstyle: rank R: <message>" and stops every rank (exit status `code`).
   [[noreturn]] virtual void abort(const std::string& message, int code = 1) = 0;
 };
@@ -77,7 +82,9 @@ bool nccl_built();
 // Joins the MPI job when launched by mpirun (MPI_Init_thread, FUNNELED); does nothing otherwise.
 // Throws DistError when launched by mpirun but built without MPI (N copies would each train alone).
 void init(int* argc, char*** argv);
-// MPI_Finalize when init() joined a job.
+// When init() joined a job: destroys the NCCL communicator, stops the watchdog and calls
+// MPI_Finalize; world() is the local group afterwards. Call it before exit (not from a static
+// destructor: the CUDA runtime may be gone by then).
 void finalize();
 
 // The group over which batch-coupled layers compute batch statistics (null: the local batch).
@@ -118,9 +125,12 @@ struct ReduceStats {
 // the same set (checked: DistError naming the first rank that differs).
 ReduceStats all_reduce_gradients(const std::vector<std::pair<std::string, Tensor>>& params, ProcessGroup& pg,
                                  size_t bucket_bytes = size_t(25) << 20);
-// Throws DistError when the tensors' bytes differ between ranks (a replica drifted), naming `what`.
+// Throws DistError when the tensors' bytes differ between ranks (a replica drifted, or a frozen
+// network or data set differs between nodes), naming `what` and the first rank that differs.
 void check_replicas_equal(const std::vector<std::pair<std::string, Tensor>>& tensors, ProcessGroup& pg,
                           const std::string& what);
+// The same for a string (a data set's file list, a configuration).
+void check_same_text(const std::string& text, ProcessGroup& pg, const std::string& what);
 // Sums doubles over ranks (host values: loss terms for the log).
 std::vector<double> all_reduce_sum(const std::vector<double>& values, ProcessGroup& pg);
 

@@ -69,6 +69,7 @@ class E4ETrainer {
   void deserialize(const std::vector<uint8_t>& bytes, const std::string& name);
   void broadcast_state(int root = 0);  // every rank takes root's state (no-op on one process)
   std::vector<std::pair<std::string, Tensor>> replicated_state() const;  // encoder, latent_avg, optimiser
+  std::vector<std::pair<std::string, Tensor>> frozen_state() const;      // the generator
   double last_reduce_seconds() const { return reduce_seconds_; }
   models::e4e::Encoder4Editing& E() { return *e_; }
   models::stylegan2::Generator& G() { return *g_; }

@@ -94,6 +94,7 @@ class StyleGAN2Trainer {
   void deserialize(const std::vector<uint8_t>& bytes, const std::string& name);
   void broadcast_state(int root = 0);  // every rank takes root's state (no-op on one process)
   std::vector<std::pair<std::string, Tensor>> replicated_state() const;  // G, g_ema, D, both optimisers
+  std::vector<std::pair<std::string, Tensor>> frozen_state() const { return {}; }  // nothing is frozen
   double last_reduce_seconds() const { return reduce_seconds_; }
 
   models::stylegan2::Generator& G() { return *g_; }

@@ -70,6 +70,9 @@ class DataSource {
   Batch next(int64_t batch, Generator& rng) { return next_slice(batch, 0, batch, rng); }
   virtual Batch next_slice(int64_t global, int64_t begin, int64_t count, Generator& rng) = 0;
   virtual std::string describe() const = 0;
+  // What must be the same on every rank of a data-parallel run (a folder: its file names and
+  // sizes); the default is describe().
+  virtual std::string fingerprint() const { return describe(); }
   int64_t position = 0;  // samples consumed so far (saved with the checkpoint)
 
  protected:
@@ -123,6 +126,8 @@ class Trainer {
   // The trained state (GradStyle modules, D, both optimisers) as named tensors, for
   // dist::check_replicas_equal.
   std::vector<std::pair<std::string, Tensor>> replicated_state() const;
+  // The frozen networks (G, E, LPIPS, ArcFace), which every rank loads itself: checked equal.
+  std::vector<std::pair<std::string, Tensor>> frozen_state() const;
   // Seconds spent in gradient all-reduce during the last step (0 on one process).
   double last_reduce_seconds() const { return reduce_seconds_; }
 
