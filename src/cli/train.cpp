@@ -24,6 +24,7 @@
 #include "gradstyle/ops/elementwise.hpp"
 #include "gradstyle/ops/shape.hpp"
 #include "gradstyle/train/e4e_trainer.hpp"
+#include "gradstyle/train/id_trainer.hpp"
 #include "gradstyle/train/stylegan2_trainer.hpp"
 #include "gradstyle/train/trainer.hpp"
 
@@ -67,8 +68,10 @@ std::string stage_of(const std::string& text) {
     throw ValueError(std::string("training config: not valid JSON: ") + e.what());
   }
   if (!j.is_object() || !j.contains("stage")) return "gradstyle";
-  if (!j["stage"].is_string() || (j["stage"] != "gradstyle" && j["stage"] != "stylegan2" && j["stage"] != "e4e"))
-    throw ValueError("training config: stage = " + j["stage"].dump() + " (expected \"stylegan2\", \"e4e\" or \"gradstyle\")");
+  if (!j["stage"].is_string() ||
+      (j["stage"] != "gradstyle" && j["stage"] != "stylegan2" && j["stage"] != "e4e" && j["stage"] != "toyid"))
+    throw ValueError("training config: stage = " + j["stage"].dump() +
+                     " (expected \"stylegan2\", \"e4e\", \"toyid\" or \"gradstyle\")");
   return j["stage"].get<std::string>();
 }
 
@@ -370,10 +373,49 @@ int run_train_e4e(const TrainArgs& a, const std::string& cfg_text, dist::Process
   return 0;
 }
 
+// "stage": "toyid": the toy identity network (train::IDTrainer), one process.
+int run_train_toyid(const TrainArgs& a, const std::string& cfg_text, dist::ProcessGroup& pg, std::ostream& out,
+                    std::ostream& err) {
+  if (pg.size() > 1)
+    throw UsageError("stage \"toyid\" runs as one process: its contrastive batch couples every sample, and its "
+                     "data-parallel form (a gathered similarity matrix) is not built (docs/distributed.md)");
+  const fs::path exp(a.exp_dir);
+  train::IDTrainConfig cfg = train::IDTrainConfig::parse(cfg_text);
+  if (a.seed >= 0) cfg.seed = uint64_t(a.seed);
+  const Device device = pick_device(cfg.device);
+  train::IDTrainer t(cfg, device);
+  fs::create_directories(exp / "checkpoints");
+  if (a.resume) t.load((exp / "checkpoints" / "last.safetensors").string());
+  write_text((exp / "opt.json").string(), cfg.dump(2) + "\n");
+  out << "train: " << (a.resume ? "resuming " : "starting ") << "toyid " << a.exp_dir << " at iteration "
+      << t.iteration() << " of " << cfg.iterations << " on " << device.str() << "; " << cfg.identities
+      << " identities x " << cfg.views << " views a batch, network " << t.net().num_parameters() << " parameters ("
+      << t.net().config().str() << ")\n";
+  StageLoop L;
+  L.step = [&] { return t.step(); };
+  L.iteration = [&] { return t.iteration(); };
+  L.save = [&](const std::string& p) {
+    t.save(p);
+    // The network alone: what ArcFaceID::from_checkpoint (the ID loss and metric) reads.
+    t.save_network((exp / "toyid.safetensors").string());
+  };
+  L.columns = {"loss", "pos", "neg", "acc"};
+  L.progress = {"loss", "pos", "neg", "acc"};
+  with_bookkeeping(L, cfg);
+  run_loop(L, exp, a.quiet, err);
+  const train::IDEval e = t.evaluate(256), h = t.evaluate(256, true);
+  out << "train: done, " << t.iteration() << " iterations; held-out identities (" << e.identities
+      << ", two edits each): same-identity cosine " << e.pos << ", different " << e.neg << ", top-1 " << e.top1
+      << "; with siblings: different " << h.neg << ", top-1 " << h.top1 << "; network "
+      << (exp / "toyid.safetensors").string() << "\n";
+  return 0;
+}
+
 // Canonical dump of a stage configuration, for comparing a given --config with the run's own.
 std::string canonical(const std::string& stage, const std::string& text) {
   if (stage == "stylegan2") return train::StyleGAN2TrainConfig::parse(text).dump();
   if (stage == "e4e") return train::E4ETrainConfig::parse(text).dump();
+  if (stage == "toyid") return train::IDTrainConfig::parse(text).dump();
   auto c = train::TrainConfig::parse(without_stage(text), gsn::GradStyleConfig::keys());
   return full_config(c, gsn::GradStyleConfig::from_json_text(c.model_json)).dump();
 }
@@ -429,6 +471,7 @@ int train_process(const TrainArgs& a, dist::ProcessGroup& pg, std::ostream& out,
   const std::string stage = stage_of(cfg_text);
   if (stage == "stylegan2") return run_train_stylegan2(a, cfg_text, pg, out, err);
   if (stage == "e4e") return run_train_e4e(a, cfg_text, pg, out, err);
+  if (stage == "toyid") return run_train_toyid(a, cfg_text, pg, out, err);
   train::TrainConfig cfg = train::TrainConfig::parse(without_stage(cfg_text), gsn::GradStyleConfig::keys());
   if (a.seed >= 0) cfg.seed = uint64_t(a.seed);
   const gsn::GradStyleConfig net_cfg = gsn::GradStyleConfig::from_json_text(cfg.model_json);
