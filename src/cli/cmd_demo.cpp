@@ -41,17 +41,22 @@ class BundleCommand final : public Command {
   std::string name() const override { return "bundle"; }
   std::string summary() const override { return "Pack trained toyfaces checkpoints into a demo bundle (with directions)"; }
   std::string usage() const override {
-    return "usage: gradstyle bundle --generator G --encoder E --gradstyle N --out DIR [--fit-n 2000] [--training T.json] [--f32]";
+    return "usage: gradstyle bundle --generator G --encoder E --gradstyle N --out DIR [--fit-n 2000] [--training T.json] [--f32]\n"
+           "       gradstyle bundle --out DIR --toyid TOYID.safetensors [--training T.json]";
   }
   void add_options(CLI::App& sub) override {
     sub.footer(
         "Copies g_ema (from a stylegan2-stage checkpoint), the encoder (from an e4e-stage checkpoint) and\n"
         "the GradStyle network into DIR in float16 (--f32 keeps float32), fits one InterFaceGAN-style\n"
         "direction per toyfaces attribute on --fit-n encoded training toyfaces, and writes manifest.json\n"
-        "with each file's size and CRC-32 (checked by `gradstyle demo` at load).");
-    sub.add_option("--generator", a_.generator, "stylegan2-stage checkpoint")->required();
-    sub.add_option("--encoder", a_.encoder, "e4e-stage checkpoint")->required();
-    sub.add_option("--gradstyle", a_.gradstyle, "GradStyle network file (gradstyle_net.safetensors of a run)")->required();
+        "with each file's size and CRC-32 (checked by `gradstyle demo` at load).\n\n"
+        "With --toyid alone it adds the toy identity network (toyid.safetensors of a toyid-stage run) to the\n"
+        "bundle in DIR: the demo and results then report the ID column (cosine of the toy-ID embeddings of\n"
+        "result and ground truth), and the recorded demo numbers are measured again (--training: its record).");
+    sub.add_option("--generator", a_.generator, "stylegan2-stage checkpoint");
+    sub.add_option("--encoder", a_.encoder, "e4e-stage checkpoint");
+    sub.add_option("--gradstyle", a_.gradstyle, "GradStyle network file (gradstyle_net.safetensors of a run)");
+    sub.add_option("--toyid", a_.toyid, "Toy identity network to add to the bundle in --out (toyid.safetensors)");
     sub.add_option("--out", a_.out, "Bundle folder")->required();
     sub.add_option("--fit-n", a_.fit_n, "Toyfaces for the direction fit")->capture_default_str();
     sub.add_option("--training", a_.training, "JSON file recorded in the manifest (commands, seeds, results)");

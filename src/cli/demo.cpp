@@ -3,6 +3,7 @@
 #include "cli/demo.hpp"
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <algorithm>
 #include <filesystem>
@@ -70,12 +71,17 @@ io::Image demo_grid(const eval::DemoResult& r) {
   return io::tensor_to_image(cat(rows, 2), 0);
 }
 
+// True when the rows carry the toy-ID column (the bundle has the ID network).
+bool has_id(const eval::DemoResult& r) { return !r.rows.empty() && std::isfinite(r.rows[0].id); }
+
 std::string metrics_csv(const eval::DemoResult& r) {
   std::ostringstream csv;
-  csv << "task,method,l2,psnr,ssim\n";
-  for (const auto& row : r.rows)
-    csv << row.task << "," << row.method << "," << std::setprecision(8) << row.l2 << "," << row.psnr << "," << row.ssim
-        << "\n";
+  csv << "task,method,l2,psnr,ssim" << (has_id(r) ? ",id" : "") << "\n";
+  for (const auto& row : r.rows) {
+    csv << row.task << "," << row.method << "," << std::setprecision(8) << row.l2 << "," << row.psnr << "," << row.ssim;
+    if (has_id(r)) csv << "," << row.id;
+    csv << "\n";
+  }
   return csv.str();
 }
 
@@ -113,11 +119,14 @@ int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
   const size_t ncols = 3 + 3 * r.attributes.size();
 
   std::ostringstream table;
+  const bool id = has_id(r);
   table << std::left << std::setw(22) << "task" << std::setw(11) << "method" << std::right << std::setw(9) << "L2"
-        << std::setw(9) << "PSNR" << std::setw(8) << "SSIM" << "\n";
+        << std::setw(9) << "PSNR" << std::setw(8) << "SSIM" << (id ? "      ID" : "") << "\n";
   for (const auto& row : r.rows) {
     table << std::left << std::setw(22) << row.task << std::setw(11) << row.method << std::right << std::setw(9)
-          << fixed(row.l2, 5) << std::setw(9) << fixed(row.psnr, 2) << std::setw(8) << fixed(row.ssim, 4) << "\n";
+          << fixed(row.l2, 5) << std::setw(9) << fixed(row.psnr, 2) << std::setw(8) << fixed(row.ssim, 4);
+    if (id) table << std::setw(8) << fixed(row.id, 4);
+    table << "\n";
   }
   write_text(dir / "metrics.csv", metrics_csv(r));
   report::Page page("GradStyle on toyfaces: inversion and editing against the ground truth");
@@ -128,10 +137,18 @@ int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
   page.heading("Metrics");
   page.paragraph("L2 = mean squared error with images in [-1, 1], PSNR in dB on [0, 1], SSIM (21 x 21 uniform window; "
                  "SPEC D.2), on uint8 images; reconstruction against the source, edits against the same identity "
-                 "rendered with the edited attribute.");
+                 "rendered with the edited attribute." +
+                 std::string(id ? " ID = cosine similarity of the toy identity network's embeddings of result and "
+                                  "truth (1 = the same identity; it stands in for ArcFace, docs/toyfaces.md)."
+                                : ""));
   std::vector<std::vector<std::string>> rows;
-  for (const auto& row : r.rows) rows.push_back({row.task, row.method, fixed(row.l2, 5), fixed(row.psnr, 2), fixed(row.ssim, 4)});
-  page.table({"task", "method", "L2", "PSNR", "SSIM"}, rows);
+  for (const auto& row : r.rows) {
+    rows.push_back({row.task, row.method, fixed(row.l2, 5), fixed(row.psnr, 2), fixed(row.ssim, 4)});
+    if (id) rows.back().push_back(fixed(row.id, 4));
+  }
+  std::vector<std::string> head = {"task", "method", "L2", "PSNR", "SSIM"};
+  if (id) head.push_back("ID");
+  page.table(head, rows);
   page.paragraph("Weights: " + wdir + " (manifest.json records how they were trained).");
   page.write((dir / "report.html").string());
 
@@ -157,13 +174,23 @@ int run_demo(const DemoArgs& a, std::ostream& out, std::ostream& err) {
 }
 
 int run_bundle(const BundleArgs& a, std::ostream& out, std::ostream& err) {
-  if (a.generator.empty() || a.encoder.empty() || a.gradstyle.empty() || a.out.empty())
-    throw UsageError("bundle: --generator, --encoder, --gradstyle and --out are required");
   std::string training;
   if (!a.training.empty()) {
     const std::vector<uint8_t> t = io::read_file_bytes(a.training);
     training.assign(t.begin(), t.end());
   }
+  if (!a.toyid.empty()) {
+    if (!a.generator.empty() || !a.encoder.empty() || !a.gradstyle.empty() || a.out.empty())
+      throw UsageError("bundle --toyid adds the network to an existing bundle: give --out DIR and no --generator, "
+                       "--encoder or --gradstyle");
+    err << "bundle: adding " << a.toyid << " to " << a.out << " and measuring the demo again\n";
+    eval::add_toyid(a.out, a.toyid, training);
+    const std::vector<uint8_t> m = io::read_file_bytes((fs::path(a.out) / "manifest.json").string());
+    out << std::string(m.begin(), m.end());
+    return 0;
+  }
+  if (a.generator.empty() || a.encoder.empty() || a.gradstyle.empty() || a.out.empty())
+    throw UsageError("bundle: --generator, --encoder, --gradstyle and --out are required");
   err << "bundle: packing " << a.generator << ", " << a.encoder << ", " << a.gradstyle << " and fitting directions on "
       << a.fit_n << " toyfaces\n";
   eval::write_bundle(a.out, a.generator, a.encoder, a.gradstyle, a.fit_n, !a.f32, training);

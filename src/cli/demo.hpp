@@ -23,6 +23,7 @@ std::string default_weights_dir();
 
 struct BundleArgs {
   std::string generator, encoder, gradstyle, out, training;  // training: a JSON file recorded in the manifest
+  std::string toyid;  // alone (with --out): add this toy identity network to the bundle in out
   int64_t fit_n = 2000;
   bool f32 = false;
 };

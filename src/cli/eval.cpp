@@ -20,6 +20,9 @@
 #include "gradstyle/io/image.hpp"
 #include "gradstyle/io/tensor_bridge.hpp"
 #include "gradstyle/models/arcface.hpp"
+#include "gradstyle/io/safetensors.hpp"
+#include "gradstyle/io/sniff.hpp"
+#include "gradstyle/train/id_trainer.hpp"
 #include "gradstyle/models/lpips.hpp"
 
 namespace gradstyle::cli {
@@ -60,7 +63,7 @@ int run_eval(const EvalArgs& a, std::ostream& out, std::ostream& err) {
   const bool want_id = std::count(metrics.begin(), metrics.end(), "id") > 0;
   if (want_lpips && (a.lpips_trunk.empty() || a.lpips_heads.empty()))
     throw UsageError("--metrics lpips needs --lpips-trunk (torchvision vgg16 weights) and --lpips-heads (lpips v0.1 vgg.pth)");
-  if (want_id && a.id.empty()) throw UsageError("--metrics id needs --id (model_ir_se50.pth)");
+  if (want_id && a.id.empty()) throw UsageError("--metrics id needs --id (model_ir_se50.pth, or a toyid stage's toyid.safetensors)");
   if (fs::exists(a.save_dir) && !fs::is_empty(a.save_dir) && !a.overwrite)
     throw UsageError("--save_dir " + io::quoted(a.save_dir) + " exists and is not empty (pass --overwrite)");
 
@@ -94,6 +97,15 @@ int run_eval(const EvalArgs& a, std::ostream& out, std::ostream& err) {
   if (want_id) {
     models::arcface::ArcFaceID::LoadOptions o;
     o.device = device;
+    // The toy identity network (a toyid-stage toyid.safetensors) reads the whole image at its own
+    // input size; ArcFace crops the 256 px FFHQ face box.
+    std::map<std::string, std::string> meta;
+    if (io::sniff_file(a.id) == io::FileKind::Safetensors) meta = io::SafetensorsFile(a.id).metadata();
+    if (meta.count("format") && meta["format"] == "gradstyle-toyid-backbone-1") {
+      const int64_t s = train::IDTrainConfig::parse(meta["toyid_train_config"]).size;
+      o.crop.image_size = o.crop.bottom = o.crop.right = o.crop.pool_size = s;
+      o.crop.top = o.crop.left = 0;
+    }
     idnet = models::arcface::ArcFaceID::from_checkpoint(a.id, o);
   }
 

@@ -29,6 +29,23 @@ using nlohmann::json;
 namespace {
 
 const char* kBundleFormat = "gradstyle-toyfaces-bundle-1";
+const char* kToyIdFile = "toyid.safetensors";
+
+// The toy identity network, cropping nothing: it reads the whole image at the bundle's size.
+std::unique_ptr<models::arcface::ArcFaceID> load_toyid(const std::string& path, int64_t size, Device device) {
+  models::arcface::ArcFaceID::LoadOptions o;
+  o.device = device;
+  o.crop.image_size = size;
+  o.crop.top = 0;
+  o.crop.bottom = size;
+  o.crop.left = 0;
+  o.crop.right = size;
+  o.crop.pool_size = size;
+  auto id = models::arcface::ArcFaceID::from_checkpoint(path, o);
+  GS_CHECK(id->facenet().config().input_size == size, ValueError, "toyfaces bundle: ", path, " reads ",
+           id->facenet().config().input_size, " px images but the bundle's are ", size, " px");
+  return id;
+}
 const std::vector<std::string> kFiles = {"generator.safetensors", "encoder.safetensors", "gradstyle.safetensors",
                                          "directions.safetensors"};
 
@@ -185,7 +202,7 @@ ToyBundle ToyBundle::load(const std::string& dir, Device device) {
   }
   if (!m.is_object() || m.value("format", "") != kBundleFormat)
     throw FormatError("toyfaces bundle: " + manifest.string() + " is not a " + kBundleFormat + " manifest");
-  for (const auto& f : kFiles) {
+  auto verify = [&](const std::string& f) {
     const fs::path p = root / f;
     if (!fs::exists(p)) throw IOError("toyfaces bundle: " + p.string() + " is missing");
     if (!m["files"].contains(f)) throw FormatError("toyfaces bundle: the manifest does not list " + f);
@@ -195,7 +212,10 @@ ToyBundle ToyBundle::load(const std::string& dir, Device device) {
       throw FormatError("toyfaces bundle: " + p.string() + " does not match its manifest entry (" +
                         std::to_string(bytes.size()) + " bytes, CRC-32 " + crc_hex(bytes) + "; expected " + e.dump() +
                         "): the file is corrupted or was replaced");
-  }
+  };
+  for (const auto& f : kFiles) verify(f);
+  const bool has_id = m.contains("files") && m["files"].contains(kToyIdFile);
+  if (has_id) verify(kToyIdFile);
   models::stylegan2::Generator::LoadOptions go;
   go.device = device;
   b.G = models::stylegan2::Generator::from_checkpoint((root / "generator.safetensors").string(), go);
@@ -206,6 +226,7 @@ ToyBundle ToyBundle::load(const std::string& dir, Device device) {
   b.net = models::gsnet::GradStyleNet::load((root / "gradstyle.safetensors").string(), nullptr, device);
   b.net->eval();
   b.net->check_generator(*b.G);
+  if (has_id) b.id = load_toyid((root / kToyIdFile).string(), b.G->config().size, device);
   const io::NamedTensors d = io::load_safetensors((root / "directions.safetensors").string());
   for (const auto& [k, raw] : d) {
     if (k.size() > 6 && k.compare(k.size() - 6, 6, ".scale") == 0) continue;
@@ -281,9 +302,37 @@ void write_files(const std::string& out_dir, const std::string& generator_ckpt, 
 
 static json rows_json(const DemoResult& r) {
   json a = json::array();
-  for (const auto& row : r.rows)
-    a.push_back({{"task", row.task}, {"method", row.method}, {"l2", row.l2}, {"psnr", row.psnr}, {"ssim", row.ssim}});
+  for (const auto& row : r.rows) {
+    json j = {{"task", row.task}, {"method", row.method}, {"l2", row.l2}, {"psnr", row.psnr}, {"ssim", row.ssim}};
+    if (std::isfinite(row.id)) j["id"] = row.id;
+    a.push_back(j);
+  }
   return a;
+}
+
+void add_toyid(const std::string& dir, const std::string& toyid_file, const std::string& info_json) {
+  const fs::path root(dir), mpath = root / "manifest.json";
+  {
+    ToyBundle before = ToyBundle::load(dir);  // the bundle must be whole first
+    load_toyid(toyid_file, before.G->config().size, Device::cpu());  // and the network must fit it
+  }
+  const std::vector<uint8_t> bytes = io::read_file_bytes(toyid_file);
+  io::atomic_write_file((root / kToyIdFile).string(), bytes);
+  const std::vector<uint8_t> mb = io::read_file_bytes(mpath.string());
+  json m = json::parse(std::string(mb.begin(), mb.end()));
+  m["files"][kToyIdFile] = {{"bytes", int64_t(bytes.size())}, {"crc32", crc_hex(bytes)}};
+  m["toyid"] = info_json.empty() ? json::object() : json::parse(info_json);
+  const std::string t1 = m.dump(2) + "\n";
+  io::atomic_write_file(mpath.string(), std::vector<uint8_t>(t1.begin(), t1.end()));
+  // The demo's numbers again, with the ID column.
+  ToyBundle b = ToyBundle::load(dir);
+  DemoOptions full, ci;
+  ci.identities = m.value("ci_identities", int64_t(2));
+  m["demo_metrics"] = rows_json(run_toyfaces_demo(b, full));
+  m["ci_metrics"] = rows_json(run_toyfaces_demo(b, ci));
+  m["ci_identities"] = ci.identities;
+  const std::string t2 = m.dump(2) + "\n";
+  io::atomic_write_file(mpath.string(), std::vector<uint8_t>(t2.begin(), t2.end()));
 }
 
 void write_bundle(const std::string& out_dir, const std::string& generator_ckpt, const std::string& encoder_ckpt,
@@ -340,6 +389,10 @@ double max_relative_change(const ToyBundle& b, const DemoResult& r, int64_t iden
                         row.task + " / " + row.method);
     for (auto [now, then] : {std::pair{row.l2, rec[i]["l2"].get<double>()}, std::pair{row.ssim, rec[i]["ssim"].get<double>()}})
       worst = std::max(worst, std::abs(now - then) / std::max(std::abs(then), 1e-12));
+    if (std::isfinite(row.id) && rec[i].contains("id")) {
+      const double then = rec[i]["id"].get<double>();
+      worst = std::max(worst, std::abs(row.id - then) / std::max(std::abs(then), 1e-12));
+    }
   }
   return worst;
 }
@@ -363,8 +416,14 @@ DemoResult invert_and_edit(ToyBundle& b, const Tensor& source, const std::vector
   // SPEC D.2: images quantised to uint8 (what the saved PNGs hold) before measuring.
   auto add_rows = [&](const std::string& task, const Tensor& truth_f, const Tensor& e4e_f, const Tensor& gs_f) {
     const Tensor truth = quantize_u8(truth_f), e4e_img = quantize_u8(e4e_f), gs_img = quantize_u8(gs_f);
-    r.rows.push_back({task, "e4e", mean_of(l2(e4e_img, truth)), mean_of(psnr(e4e_img, truth)), mean_of(ssim(e4e_img, truth))});
-    r.rows.push_back({task, "GradStyle", mean_of(l2(gs_img, truth)), mean_of(psnr(gs_img, truth)), mean_of(ssim(gs_img, truth))});
+    auto id_of = [&](const Tensor& img) {
+      if (!b.id) return std::numeric_limits<double>::quiet_NaN();
+      return mean_of(b.id->similarity(img, truth).to(Device::cpu()).to(DType::f64).to_vector<double>());
+    };
+    r.rows.push_back({task, "e4e", mean_of(l2(e4e_img, truth)), mean_of(psnr(e4e_img, truth)), mean_of(ssim(e4e_img, truth)),
+                      id_of(e4e_img)});
+    r.rows.push_back({task, "GradStyle", mean_of(l2(gs_img, truth)), mean_of(psnr(gs_img, truth)),
+                      mean_of(ssim(gs_img, truth)), id_of(gs_img)});
   };
   add_rows("reconstruction", r.source, r.e4e_rec, r.gs_rec);
   for (const auto& attr : attributes) {

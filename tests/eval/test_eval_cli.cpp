@@ -15,6 +15,8 @@
 #include "gradstyle/eval/metrics.hpp"
 #include "gradstyle/io/image.hpp"
 #include "gradstyle/io/tensor_bridge.hpp"
+#include "gradstyle/models/arcface.hpp"
+#include "gradstyle/train/id_trainer.hpp"
 
 using namespace gradstyle;
 namespace fs = std::filesystem;
@@ -164,4 +166,31 @@ TEST_CASE("gradstyle eval: SSIM, PSNR and L2 equal scikit-image's on real photo 
   }
   CHECK(rows == 3);
   fs::remove_all(root);
+}
+
+TEST_CASE("gradstyle eval: --metrics id with a toy identity network reads the whole image at its size") {
+  Folders f;
+  auto cfg = train::IDTrainConfig::parse(R"({"size": 32, "trunk_channels": [4, 6, 8, 10], "embedding": 8,
+      "identities": 4, "seed": 1})");
+  train::IDTrainer t(cfg);
+  t.step();
+  const fs::path idf = f.root / "toyid.safetensors";
+  t.save_network(idf.string());
+  cli::EvalArgs a = f.args();
+  a.metrics = "l2,id";
+  a.id = idf.string();
+  std::ostringstream out, err;
+  REQUIRE(cli::run_eval(a, out, err) == 0);
+  // The per-image values are the network's cosine of the two images, as ArcFaceID computes it.
+  models::arcface::ArcFaceID::LoadOptions lo;
+  lo.crop = cfg.crop();
+  auto id = models::arcface::ArcFaceID::from_checkpoint(idf.string(), lo);
+  const std::string csv = read(fs::path(a.save_dir) / "metrics.csv");
+  Tensor x = io::image_to_tensor(io::load_image((f.gt / "img0.png").string()));
+  Tensor y = io::image_to_tensor(io::load_image((f.pred / "img0.png").string()));
+  const double want = id->similarity(y, x).to_vector<double>().at(0);
+  const std::string row = csv.substr(csv.find("img0.png"));
+  const double got = std::stod(row.substr(row.rfind(',', row.find('\n')) + 1));
+  CHECK(got == doctest::Approx(want).epsilon(1e-6));
+  CHECK(got <= 1.0 + 1e-6);
 }

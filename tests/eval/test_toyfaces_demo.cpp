@@ -11,6 +11,7 @@
 #include "gradstyle/eval/toyfaces_demo.hpp"
 #include "gradstyle/io/file.hpp"
 #include "gradstyle/train/e4e_trainer.hpp"
+#include "gradstyle/train/id_trainer.hpp"
 #include "gradstyle/train/stylegan2_trainer.hpp"
 
 using namespace gradstyle;
@@ -117,6 +118,55 @@ TEST_CASE("toyfaces bundle: written, loaded with its CRC check, demo rows for ev
     CHECK(std::string(e.what()).find("directions.safetensors") != std::string::npos);
   }
   CHECK_THROWS_AS(eval::ToyBundle::load((out / "missing").string()), IOError);
+  fs::remove_all(out);
+}
+
+TEST_CASE("toyfaces bundle: the toy identity network added to a bundle gives the ID column, other numbers unchanged") {
+  const auto& r = tiny_run();
+  const fs::path out = temp_dir("bundle_id");
+  eval::write_bundle(out.string(), r.g.string(), r.e.string(), r.n.string(), 32, false, "");
+  eval::DemoOptions o;
+  o.identities = 2;
+  eval::DemoResult before;
+  {
+    eval::ToyBundle b = eval::ToyBundle::load(out.string());
+    CHECK(b.id == nullptr);
+    before = eval::run_toyfaces_demo(b, o);
+    for (const auto& row : before.rows) CHECK(std::isnan(row.id));
+  }
+  auto cfg = train::IDTrainConfig::parse(R"({"size": 32, "trunk_channels": [4, 6, 8, 10], "embedding": 8,
+      "identities": 4, "seed": 1})");
+  train::IDTrainer t(cfg);
+  t.step();
+  const fs::path idf = out / "trained_toyid.safetensors";
+  t.save_network(idf.string());
+  eval::add_toyid(out.string(), idf.string(), R"({"note": "one step"})");
+  eval::ToyBundle b = eval::ToyBundle::load(out.string());
+  REQUIRE(b.id != nullptr);
+  eval::DemoResult after = eval::run_toyfaces_demo(b, o);
+  REQUIRE(after.rows.size() == before.rows.size());
+  for (size_t i = 0; i < after.rows.size(); ++i) {
+    INFO(after.rows[i].task << " " << after.rows[i].method);
+    CHECK(after.rows[i].l2 == before.rows[i].l2);
+    CHECK(after.rows[i].ssim == before.rows[i].ssim);
+    CHECK(std::isfinite(after.rows[i].id));
+    CHECK(after.rows[i].id <= 1.0 + 1e-5);
+    CHECK(after.rows[i].id >= -1.0 - 1e-5);
+  }
+  CHECK(eval::max_relative_change(b, after, 2) == 0.0);  // recorded again, ID included
+  CHECK(b.manifest_text.find("\"id\":") != std::string::npos);
+  CHECK(b.manifest_text.find("one step") != std::string::npos);
+  // A network for another image size is refused before anything is written.
+  auto c16 = train::IDTrainConfig::parse(R"({"size": 16, "trunk_channels": [4, 6, 8, 10], "embedding": 8, "identities": 4})");
+  train::IDTrainer t16(c16);
+  const fs::path id16 = out / "toyid16.safetensors";
+  t16.save_network(id16.string());
+  CHECK_THROWS_WITH_AS(eval::add_toyid(out.string(), id16.string(), ""), doctest::Contains("takes 16 px"), Error);
+  // The ID file is CRC-checked like the others.
+  std::vector<uint8_t> bytes = io::read_file_bytes((out / "toyid.safetensors").string());
+  bytes[bytes.size() - 2] ^= 0x10;
+  io::atomic_write_file((out / "toyid.safetensors").string(), bytes);
+  CHECK_THROWS_WITH_AS(eval::ToyBundle::load(out.string()), doctest::Contains("toyid.safetensors"), FormatError);
   fs::remove_all(out);
 }
 

@@ -11,7 +11,11 @@
 // "crc32"}}, "edits": {attr: delta}, "training": {...}}), generator.safetensors (g_ema.* and
 // latent_avg), encoder.safetensors (encoder.* and latent_avg), gradstyle.safetensors (a
 // GradStyleNet checkpoint) and directions.safetensors (per attribute a unit direction "<attr>"
-// [1, style_dim] and "<attr>.scale" [1]: the attribute change per unit step along it).
+// [1, style_dim] and "<attr>.scale" [1]: the attribute change per unit step along it); optionally
+// toyid.safetensors, the toy identity network (a `toyid`-stage Backbone), which adds the ID column
+// (cosine similarity of the toy-ID embeddings of result and truth) to every metric row.
+#include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +23,7 @@
 
 #include "gradstyle/core/tensor.hpp"
 #include "gradstyle/data/toyfaces.hpp"
+#include "gradstyle/models/arcface.hpp"
 #include "gradstyle/models/e4e.hpp"
 #include "gradstyle/models/gradstyle_net.hpp"
 #include "gradstyle/models/stylegan2.hpp"
@@ -51,6 +56,7 @@ struct ToyBundle {
   std::unique_ptr<models::stylegan2::Generator> G;
   std::unique_ptr<models::e4e::Encoder4Editing> E;
   std::unique_ptr<models::gsnet::GradStyleNet> net;
+  std::unique_ptr<models::arcface::ArcFaceID> id;  // the toy identity network; null when the bundle has none
   std::map<std::string, Direction> directions;
   std::map<std::string, double> edit_delta;  // the demo's attribute change per edit
   std::string dir;
@@ -70,6 +76,14 @@ struct ToyBundle {
 void write_bundle(const std::string& out_dir, const std::string& generator_ckpt, const std::string& encoder_ckpt,
                   const std::string& gradstyle_ckpt, int64_t fit_n, bool f16, const std::string& training_json);
 
+// Adds the toy identity network `toyid_file` (a `toyid`-stage toyid.safetensors) to the bundle in
+// `dir`: copies it as toyid.safetensors, lists it in the manifest with `info` (a JSON object text:
+// how it was trained and what it reached) under "toyid", and records the demo's numbers again
+// (demo_metrics, ci_metrics), now with the ID column; the other files are not touched, so L2, PSNR
+// and SSIM stay as they were. Throws what ToyBundle::load and the loaders throw, and ValueError when
+// the network's input size is not the bundle's image size.
+void add_toyid(const std::string& dir, const std::string& toyid_file, const std::string& info_json);
+
 struct DemoOptions {
   int64_t identities = 6;  // held-out identities heldout_index(0 .. identities-1)
   uint64_t seed = 0;       // toyfaces stream
@@ -81,6 +95,8 @@ struct MetricRow {
   std::string task;    // "reconstruction" or "edit:<attr>"
   std::string method;  // "e4e" or "GradStyle"
   double l2 = 0, psnr = 0, ssim = 0;  // eval/metrics.hpp (SPEC D.2), on uint8-quantised images
+  // Toy-ID cosine similarity to the truth, mean over identities (NaN: the bundle has no ID network).
+  double id = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct DemoResult {
