@@ -59,17 +59,20 @@ Tensor inject_unaligned(const gsnet::GradStyleNet& net, const models::stylegan2:
 struct Acc {
   std::vector<std::string> order;
   std::map<std::string, AblationRow> sum;
+  models::arcface::ArcFaceID* id = nullptr;  // the toy identity network, or null
   void add(const std::string& task, double delta, const std::string& variant, const Tensor& img, const Tensor& truth) {
     const Tensor a = quantize_u8(clamp(img, -1.0, 1.0)), t = quantize_u8(truth);
     const std::string key = task + "|" + std::to_string(delta) + "|" + variant;
     if (!sum.count(key)) {
       order.push_back(key);
-      sum[key] = {task, delta, variant, 0, 0, 0};
+      sum[key] = {task, delta, variant, 0, 0, 0, 0};
     }
     auto& r = sum[key];
     for (double v : l2(a, t)) r.l2 += v;
     for (double v : psnr(a, t)) r.psnr += v;
     for (double v : ssim(a, t)) r.ssim += v;
+    if (id)
+      for (double v : id->similarity(a, t).to_vector<double>()) r.id += v;
   }
 };
 
@@ -108,6 +111,7 @@ AblationResult run_toyfaces_ablation(ToyBundle& b, const AblationOptions& o) {
   const Device dev = G.input.input.device();
   const size_t K = net.stages().size();
   Acc acc;
+  acc.id = b.id.get();
   std::vector<std::string> skipped;
   for (int64_t i0 = 0; i0 < o.identities; i0 += o.batch) {
     const int64_t nb = std::min(o.batch, o.identities - i0);
@@ -155,11 +159,13 @@ AblationResult run_toyfaces_ablation(ToyBundle& b, const AblationOptions& o) {
   AblationResult r;
   r.identities = o.identities;
   r.skipped = skipped;
+  r.has_id = b.id != nullptr;
   for (const auto& k : acc.order) {
     AblationRow row = acc.sum[k];
     row.l2 /= double(o.identities);
     row.psnr /= double(o.identities);
     row.ssim /= double(o.identities);
+    row.id /= double(o.identities);
     r.rows.push_back(row);
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -173,21 +179,27 @@ std::string ablation_markdown(const ToyBundle& b, const AblationResult& r, const
     << " s); do not edit by hand. Every number is a mean over the identities of the SPEC D.2 metric on\n"
     << "uint8-quantised 64 px images, against ground truth that toyfaces renders: the source itself for\n"
     << "reconstruction, the same identity with the attribute changed by `delta` for edits. L2 is the MSE\n"
-    << "on [-1, 1] (lower is better), PSNR in dB on [0, 1] and SSIM (higher is better).\n\n"
+    << "on [-1, 1] (lower is better), PSNR in dB on [0, 1] and SSIM (higher is better)."
+    << (r.has_id ? " ID is the cosine of the toy identity network's embeddings of result and truth (higher is\n"
+                   "better; the network stands in for ArcFace, docs/toyfaces.md)."
+                 : "")
+    << "\n\n"
     << "All variants run the **same trained weights** (models/toyfaces); a variant that drops a part\n"
     << "drops it at inference, so these rows measure each part's contribution, not a network retrained\n"
     << "without it (the paper's Tables 3 and 4 retrain; see \"Not measured\" below).\n\n";
-  s << "## Reconstruction\n\n| variant | L2 | PSNR | SSIM |\n|---|---|---|---|\n";
+  const std::string id_head = r.has_id ? " ID |" : "", id_rule = r.has_id ? "---|" : "";
+  auto id_cell = [&](const AblationRow& row) { return r.has_id ? " " + fmt(row.id, 4) + " |" : std::string(); };
+  s << "## Reconstruction\n\n| variant | L2 | PSNR | SSIM |" << id_head << "\n|---|---|---|---|" << id_rule << "\n";
   for (const auto& row : r.rows)
     if (row.task == "reconstruction")
       s << "| " << row.variant << " | " << fmt(row.l2, 4) << " | " << fmt(row.psnr, 2) << " | " << fmt(row.ssim, 3)
-        << " |\n";
+        << " |" << id_cell(row) << "\n";
   s << "\n## Edits against the ground-truth edited image\n\n"
-    << "| edit | delta | variant | L2 | PSNR | SSIM |\n|---|---|---|---|---|---|\n";
+    << "| edit | delta | variant | L2 | PSNR | SSIM |" << id_head << "\n|---|---|---|---|---|---|" << id_rule << "\n";
   for (const auto& row : r.rows)
     if (row.task != "reconstruction")
       s << "| " << row.task.substr(5) << " | " << fmt(row.delta, 2) << " | " << row.variant << " | " << fmt(row.l2, 4)
-        << " | " << fmt(row.psnr, 2) << " | " << fmt(row.ssim, 3) << " |\n";
+        << " | " << fmt(row.psnr, 2) << " | " << fmt(row.ssim, 3) << " |" << id_cell(row) << "\n";
   s << "\nMean edit L2 over every attribute and delta:\n\n| variant | mean L2 |\n|---|---|\n";
   for (const char* v : {kSource, kE4E, kUnaligned, kRerun, kGS})
     s << "| " << v << " | " << fmt(r.mean_edit_l2(v), 4) << " |\n";

@@ -33,6 +33,7 @@ struct AblationRow {
   double delta = 0;     // attribute change of the edit (0 for reconstruction)
   std::string variant;  // see the header comment
   double l2 = 0, psnr = 0, ssim = 0;  // means over the identities, uint8-quantised images (SPEC D.2)
+  double id = 0;  // toy-ID cosine to the truth, mean over the identities (0 when the bundle has no ID network)
 };
 
 struct AblationResult {
@@ -40,6 +41,7 @@ struct AblationResult {
   int64_t identities = 0;
   double seconds = 0;
   std::vector<std::string> skipped;  // "age -0.80": edits outside the attribute's range
+  bool has_id = false;               // the bundle had the toy identity network: rows carry `id`
   // Mean over every edit row of a variant (L2); 0 when it has none.
   double mean_edit_l2(const std::string& variant) const;
   const AblationRow* find(const std::string& task, double delta, const std::string& variant) const;
