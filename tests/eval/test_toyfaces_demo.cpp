@@ -182,4 +182,9 @@ TEST_CASE("the committed toyfaces bundle reproduces its recorded demo numbers (r
   CHECK(change <= 0.01);
   // GradStyle's reconstruction is no worse than e4e's alone (rows 0, 1: e4e, GradStyle).
   CHECK(r.rows[1].l2 <= r.rows[0].l2);
+  // The bundle carries the toy identity network: every row has its ID value (compared with the
+  // recorded ones above), and GradStyle keeps more of the identity than e4e.
+  REQUIRE(b.id != nullptr);
+  for (const auto& row : r.rows) CHECK(std::isfinite(row.id));
+  CHECK(r.rows[1].id > r.rows[0].id);
 }
