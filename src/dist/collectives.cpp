@@ -195,6 +195,24 @@ void check_same_text(const std::string& text, ProcessGroup& pg, const std::strin
   require_same(pg, fnv(kFnvBasis, text.data(), text.size()), what + ": differs between ranks");
 }
 
+void all_reduce_sum(std::map<std::string, double>& terms, ProcessGroup& pg) {
+  if (pg.size() == 1) return;
+  std::vector<double> v;
+  for (const auto& [k, x] : terms) v.push_back(x);
+  v = all_reduce_sum(v, pg);
+  size_t i = 0;
+  for (auto& [k, x] : terms) x = v[i++];
+}
+
+void broadcast_state(ProcessGroup& pg, int root, const std::function<std::vector<uint8_t>()>& serialize,
+                     const std::function<void(const std::vector<uint8_t>&, const std::string&)>& deserialize) {
+  if (pg.size() == 1) return;
+  std::vector<uint8_t> bytes;
+  if (pg.rank() == root) bytes = serialize();
+  pg.broadcast_bytes(bytes, root);
+  if (pg.rank() != root) deserialize(bytes, "the state broadcast by rank " + std::to_string(root));
+}
+
 std::vector<double> all_reduce_sum(const std::vector<double>& values, ProcessGroup& pg) {
   if (pg.size() == 1 || values.empty()) return values;
   Tensor t = Tensor::from_vector(values, {int64_t(values.size())});

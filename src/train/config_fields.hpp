@@ -130,4 +130,18 @@ struct CheckpointReader {
   int64_t i64(const std::string& k) const { return tensor(k).to_vector<int64_t>().at(0); }
 };
 
+// A stage configuration saved in a checkpoint against this run's: everything but the run length
+// and bookkeeping (iterations, log/image/save cadence, keep_last, device) must be equal, or the
+// resume promise breaks. ValueError naming both.
+template <class Config>
+void require_resumable(Config saved, Config mine, const std::string& path) {
+  for (Config* c : {&saved, &mine}) {
+    c->iterations = c->log_every = c->image_every = c->save_every = c->keep_last = 0;
+    c->device = "";
+  }
+  if (saved.dump(-1) != mine.dump(-1))
+    throw ValueError(path + ": the checkpoint's configuration " + saved.dump(-1) + " differs from this run's " +
+                     mine.dump(-1));
+}
+
 }  // namespace gradstyle::train::detail

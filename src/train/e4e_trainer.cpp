@@ -198,11 +198,7 @@ StepLog E4ETrainer::step() {
   total.backward();
   if (pg_) {
     reduce_seconds_ += dist::all_reduce_gradients(opt_->parameters(), *pg_).seconds;
-    std::vector<double> v;  // the global batch's terms: the sum of the ranks' shares
-    for (const auto& [k, x] : log.terms) v.push_back(x);
-    v = dist::all_reduce_sum(v, *pg_);
-    size_t i = 0;
-    for (auto& [k, x] : log.terms) x = v[i++];
+    dist::all_reduce_sum(log.terms, *pg_);  // the global batch's terms: the sum of the ranks' shares
   }
   log.terms["stage"] = double(stage);
   opt_->step();
@@ -235,10 +231,8 @@ void E4ETrainer::load(const std::string& path) { deserialize(io::read_file_bytes
 
 void E4ETrainer::broadcast_state(int root) {
   if (!pg_) return;
-  std::vector<uint8_t> bytes;
-  if (pg_->rank() == root) bytes = serialize();
-  pg_->broadcast_bytes(bytes, root);
-  if (pg_->rank() != root) deserialize(bytes, "the state broadcast by rank " + std::to_string(root));
+  dist::broadcast_state(*pg_, root, [this] { return serialize(); },
+                        [this](const std::vector<uint8_t>& b, const std::string& n) { deserialize(b, n); });
 }
 
 std::vector<std::pair<std::string, Tensor>> E4ETrainer::replicated_state() const {
@@ -260,15 +254,7 @@ void E4ETrainer::deserialize(const std::vector<uint8_t>& bytes, const std::strin
   io::NamedTensors in = io::load_safetensors_bytes(io::ByteSpan(bytes.data(), bytes.size()), path, &meta);
   if (meta["format"] != kFormat)
     throw FormatError(path + ": not a gradstyle e4e training checkpoint (metadata format = '" + meta["format"] + "')");
-  E4ETrainConfig saved = E4ETrainConfig::parse(meta["e4e_train_config"]);
-  E4ETrainConfig mine = cfg_;
-  for (E4ETrainConfig* c : {&saved, &mine}) {
-    c->iterations = c->log_every = c->image_every = c->save_every = c->keep_last = 0;
-    c->device = "";
-  }
-  if (saved.dump(-1) != mine.dump(-1))
-    throw ValueError(path + ": the checkpoint's configuration " + saved.dump(-1) + " differs from this run's " +
-                     mine.dump(-1));
+  require_resumable(E4ETrainConfig::parse(meta["e4e_train_config"]), cfg_, path);
   const Device dev = g_->input.input.device();
   const CheckpointReader r{in, path};
   e_->load_state_dict(r.prefixed("encoder.", dev));

@@ -319,15 +319,7 @@ void IDTrainer::load(const std::string& path) {
   io::NamedTensors in = io::load_safetensors(path, &meta);
   if (meta["format"] != kFormat)
     throw FormatError(path + ": not a gradstyle toyid training checkpoint (metadata format = '" + meta["format"] + "')");
-  IDTrainConfig saved = IDTrainConfig::parse(meta["toyid_train_config"]);
-  IDTrainConfig mine = cfg_;
-  for (IDTrainConfig* c : {&saved, &mine}) {
-    c->iterations = c->log_every = c->image_every = c->save_every = c->keep_last = 0;
-    c->device = "";
-  }
-  if (saved.dump(-1) != mine.dump(-1))
-    throw ValueError(path + ": the checkpoint's configuration " + saved.dump(-1) + " differs from this run's " +
-                     mine.dump(-1));
+  require_resumable(IDTrainConfig::parse(meta["toyid_train_config"]), cfg_, path);
   const CheckpointReader r{in, path};
   net_->load_state_dict(r.prefixed("net.", device_));
   opt_->load_state_dict(r.prefixed("optim.", device_));

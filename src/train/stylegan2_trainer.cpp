@@ -359,11 +359,7 @@ StepLog StyleGAN2Trainer::step() {
   g_step(log);
   accumulate();
   if (pg_) {  // the global batch's terms: the sum of the ranks' shares
-    std::vector<double> v;
-    for (const auto& [k, x] : log.terms) v.push_back(x);
-    v = dist::all_reduce_sum(v, *pg_);
-    size_t i = 0;
-    for (auto& [k, x] : log.terms) x = v[i++];
+    dist::all_reduce_sum(log.terms, *pg_);
   }
   ++iteration_;
   log.iteration = iteration_;
@@ -408,10 +404,8 @@ void StyleGAN2Trainer::load(const std::string& path) { deserialize(io::read_file
 
 void StyleGAN2Trainer::broadcast_state(int root) {
   if (!pg_) return;
-  std::vector<uint8_t> bytes;
-  if (pg_->rank() == root) bytes = serialize();
-  pg_->broadcast_bytes(bytes, root);
-  if (pg_->rank() != root) deserialize(bytes, "the state broadcast by rank " + std::to_string(root));
+  dist::broadcast_state(*pg_, root, [this] { return serialize(); },
+                        [this](const std::vector<uint8_t>& b, const std::string& n) { deserialize(b, n); });
 }
 
 std::vector<std::pair<std::string, Tensor>> StyleGAN2Trainer::replicated_state() const {
@@ -430,16 +424,7 @@ void StyleGAN2Trainer::deserialize(const std::vector<uint8_t>& bytes, const std:
   if (meta["format"] != kFormat)
     throw FormatError(path + ": not a gradstyle StyleGAN2 training checkpoint (metadata format = '" + meta["format"] +
                       "')");
-  // Everything but the run length must match: a changed key would break the resume promise.
-  StyleGAN2TrainConfig saved = StyleGAN2TrainConfig::parse(meta["stylegan2_train_config"]);
-  StyleGAN2TrainConfig mine = cfg_;
-  saved.iterations = mine.iterations = 0;
-  saved.log_every = mine.log_every = saved.image_every = mine.image_every = 0;
-  saved.save_every = mine.save_every = saved.keep_last = mine.keep_last = 0;
-  saved.device = mine.device = "";
-  if (saved.dump(-1) != mine.dump(-1))
-    throw ValueError(path + ": the checkpoint's configuration " + saved.dump(-1) + " differs from this run's " +
-                     mine.dump(-1));
+  require_resumable(StyleGAN2TrainConfig::parse(meta["stylegan2_train_config"]), cfg_, path);
   const Device dev = g_->input.input.device();
   const CheckpointReader r{in, path};
   g_->load_state_dict(r.prefixed("g.", dev));

@@ -380,11 +380,7 @@ StepLog Trainer::step() {
     last_grid_ = cat({target, xr.detach(), xe.detach()}, 3);
   }
   if (pg_) {  // the log holds the global batch's terms: the sum of the ranks' scaled values
-    std::vector<double> v;
-    for (const auto& [k, x] : log.terms) v.push_back(x);
-    v = dist::all_reduce_sum(v, *pg_);
-    size_t i = 0;
-    for (auto& [k, x] : log.terms) x = v[i++];
+    dist::all_reduce_sum(log.terms, *pg_);
   }
   ++iteration_;
   log.iteration = iteration_;
@@ -442,10 +438,8 @@ void Trainer::load(const std::string& path) { deserialize(io::read_file_bytes(pa
 
 void Trainer::broadcast_state(int root) {
   if (!pg_) return;
-  std::vector<uint8_t> bytes;
-  if (pg_->rank() == root) bytes = serialize();
-  pg_->broadcast_bytes(bytes, root);
-  if (pg_->rank() != root) deserialize(bytes, "the state broadcast by rank " + std::to_string(root));
+  dist::broadcast_state(*pg_, root, [this] { return serialize(); },
+                        [this](const std::vector<uint8_t>& b, const std::string& n) { deserialize(b, n); });
 }
 
 std::vector<std::pair<std::string, Tensor>> Trainer::replicated_state() const {

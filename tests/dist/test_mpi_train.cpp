@@ -25,6 +25,7 @@
 #include "gradstyle/io/safetensors.hpp"
 #include "gradstyle/io/tensor_bridge.hpp"
 #include "models/gradstyle_fixture.hpp"
+#include "train/tiny_gan.hpp"
 #include "support/harness.hpp"
 
 using namespace gradstyle;
@@ -67,16 +68,7 @@ struct TinyDist {
     root = fs::temp_directory_path() / ("gs_mpi_train_" + std::to_string(::getpid()));
     fs::remove_all(root);
     fs::create_directories(root);
-    auto G = gstest_gs::tiny_generator(5);
-    sg::DiscriminatorConfig dc;
-    dc.size = 64;
-    dc.channels = {{4, 8}, {8, 8}, {16, 8}, {32, 8}, {64, 8}};
-    gradstyle::Generator init(11);
-    sg::Discriminator D(dc, &init);
-    io::NamedTensors all;
-    for (auto& [k, t] : G->state_dict()) all.emplace_back("g_ema." + k, io::from_tensor(t));
-    for (auto& [k, t] : D.state_dict()) all.emplace_back("d." + k, io::from_tensor(t));
-    io::save_safetensors((root / "gan.safetensors").string(), all);
+    gstest_train::write_tiny_gan((root / "gan.safetensors").string());  // a tiny G and D (g_ema.*, d.*)
     for (int b : {2, 4}) write_config(b);
     mpirun = mpirun_path();
   }

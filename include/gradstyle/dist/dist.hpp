@@ -27,6 +27,8 @@
 // it. An error on one rank calls MPI_Abort. Checkpoints are written by rank 0 only, crash-safe
 // (temp file + rename), so the last one stays intact.
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -133,6 +135,12 @@ void check_replicas_equal(const std::vector<std::pair<std::string, Tensor>>& ten
 void check_same_text(const std::string& text, ProcessGroup& pg, const std::string& what);
 // Sums doubles over ranks (host values: loss terms for the log).
 std::vector<double> all_reduce_sum(const std::vector<double>& values, ProcessGroup& pg);
+// In place: every value of `terms` (the same keys on every rank) summed over ranks.
+void all_reduce_sum(std::map<std::string, double>& terms, ProcessGroup& pg);
+// root's bytes of serialize() on every rank, handed to deserialize(bytes, name) on the others:
+// how a trainer's whole state reaches every rank (no-op for a group of one).
+void broadcast_state(ProcessGroup& pg, int root, const std::function<std::vector<uint8_t>()>& serialize,
+                     const std::function<void(const std::vector<uint8_t>&, const std::string&)>& deserialize);
 
 // ---- the watchdog ----------------------------------------------------------------------------
 // Seconds a collective may wait before the job is aborted (GRADSTYLE_COLLECTIVE_TIMEOUT, default
