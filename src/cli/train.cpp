@@ -373,24 +373,20 @@ int run_train_e4e(const TrainArgs& a, const std::string& cfg_text, dist::Process
   return 0;
 }
 
-// "stage": "toyid": the toy identity network (train::IDTrainer), one process.
+// "stage": "toyid": the toy identity network (train::IDTrainer).
 int run_train_toyid(const TrainArgs& a, const std::string& cfg_text, dist::ProcessGroup& pg, std::ostream& out,
                     std::ostream& err) {
-  if (pg.size() > 1)
-    throw UsageError("stage \"toyid\" runs as one process: its contrastive batch couples every sample, and its "
-                     "data-parallel form (a gathered similarity matrix) is not built (docs/distributed.md)");
   const fs::path exp(a.exp_dir);
   train::IDTrainConfig cfg = train::IDTrainConfig::parse(cfg_text);
   if (a.seed >= 0) cfg.seed = uint64_t(a.seed);
-  const Device device = pick_device(cfg.device);
-  train::IDTrainer t(cfg, device);
-  fs::create_directories(exp / "checkpoints");
-  if (a.resume) t.load((exp / "checkpoints" / "last.safetensors").string());
-  write_text((exp / "opt.json").string(), cfg.dump(2) + "\n");
+  const Device device = rank_device(cfg.device, pg);
+  train::IDTrainer t(cfg, device, &pg);
+  start_state(t, a, exp, pg, "toyfaces rendered on the fly (seed " + std::to_string(cfg.toyfaces_seed) + ")", err);
+  if (pg.rank() == 0) write_text((exp / "opt.json").string(), cfg.dump(2) + "\n");
   out << "train: " << (a.resume ? "resuming " : "starting ") << "toyid " << a.exp_dir << " at iteration "
       << t.iteration() << " of " << cfg.iterations << " on " << device.str() << "; " << cfg.identities
-      << " identities x " << cfg.views << " views a batch, network " << t.net().num_parameters() << " parameters ("
-      << t.net().config().str() << ")\n";
+      << " identities x " << cfg.views << " views a batch" << ranks_note(cfg.identities, pg, device) << ", network "
+      << t.net().num_parameters() << " parameters (" << t.net().config().str() << ")\n";
   StageLoop L;
   L.step = [&] { return t.step(); };
   L.iteration = [&] { return t.iteration(); };
@@ -401,6 +397,7 @@ int run_train_toyid(const TrainArgs& a, const std::string& cfg_text, dist::Proce
   };
   L.columns = {"loss", "pos", "neg", "acc"};
   L.progress = {"loss", "pos", "neg", "acc"};
+  with_ranks(L, t, pg);
   with_bookkeeping(L, cfg);
   run_loop(L, exp, a.quiet, err);
   const train::IDEval e = t.evaluate(256), h = t.evaluate(256, true);

@@ -168,49 +168,58 @@ models::arcface::IDCropConfig IDTrainConfig::crop() const {
 }
 
 ContrastiveResult contrastive_loss(const Tensor& z, int64_t views, double temperature) {
-  GS_CHECK(z.dim() == 2 && views >= 2 && z.size(0) % views == 0 && z.size(0) / views >= 2, ShapeError,
+  return contrastive_loss_rows(z, z, 0, views, temperature);
+}
+
+ContrastiveResult contrastive_loss_rows(const Tensor& rows, const Tensor& all, int64_t begin, int64_t views,
+                                        double temperature) {
+  GS_CHECK(all.dim() == 2 && views >= 2 && all.size(0) % views == 0 && all.size(0) / views >= 2, ShapeError,
            "contrastive_loss: expected [identities * views, E] with at least 2 identities and 2 views, got ",
-           shape_str(z.shape()), " with views = ", views);
-  const int64_t M = z.size(0);
-  std::vector<double> self(size_t(M * M), 0.0), positive(size_t(M * M), 0.0);
-  for (int64_t i = 0; i < M; ++i)
+           shape_str(all.shape()), " with views = ", views);
+  GS_CHECK(rows.dim() == 2 && rows.size(1) == all.size(1) && begin >= 0 && begin + rows.size(0) <= all.size(0),
+           ShapeError, "contrastive_loss: rows ", shape_str(rows.shape()), " from ", begin, " are not inside ",
+           shape_str(all.shape()));
+  const int64_t M = all.size(0), m = rows.size(0);
+  std::vector<double> self(size_t(m * M), 0.0), positive(size_t(m * M), 0.0);
+  for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < M; ++j) {
-      if (i == j) self[size_t(i * M + j)] = -1e4;  // exp(-1e4 / tau) is 0: a view is not its own candidate
-      else if (i / views == j / views) positive[size_t(i * M + j)] = 1.0;
+      const int64_t gi = begin + i;
+      if (gi == j) self[size_t(i * M + j)] = -1e4;  // exp(-1e4 / tau) is 0: a view is not its own candidate
+      else if (gi / views == j / views) positive[size_t(i * M + j)] = 1.0;
     }
-  const Tensor mask = Tensor::from_vector(self, {M, M}).to(z.dtype()).to(z.device());
-  const Tensor pos = Tensor::from_vector(positive, {M, M}).to(z.dtype()).to(z.device());
-  Tensor sim = matmul(z, transpose(z, 0, 1));  // cosines (z is unit-norm)
+  const Tensor mask = Tensor::from_vector(self, {m, M}).to(all.dtype()).to(all.device());
+  const Tensor pos = Tensor::from_vector(positive, {m, M}).to(all.dtype()).to(all.device());
+  Tensor sim = matmul(rows, transpose(all, 0, 1));  // cosines (unit-norm embeddings)
   Tensor logp = log_softmax(add(mul_scalar(sim, 1.0 / temperature), mask), 1);
   ContrastiveResult r;
   r.loss = mul_scalar(sum(mul(logp, pos)), -1.0 / double(M * (views - 1)));
-  // Batch statistics, on the host.
+  // Batch statistics on the host, as shares of the whole batch's means.
   const std::vector<double> s = sim.detach().to_vector<double>();
   double ps = 0, ns = 0;
-  int64_t pn = 0, nn_ = 0, hits = 0;
-  for (int64_t i = 0; i < M; ++i) {
+  int64_t hits = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t gi = begin + i;
     int64_t best = -1;
     for (int64_t j = 0; j < M; ++j) {
-      if (i == j) continue;
+      if (gi == j) continue;
       const double v = s[size_t(i * M + j)];
-      if (i / views == j / views) {
-        ps += v;
-        ++pn;
-      } else {
-        ns += v;
-        ++nn_;
-      }
+      if (gi / views == j / views) ps += v;
+      else ns += v;
       if (best < 0 || v > s[size_t(i * M + best)]) best = j;
     }
-    hits += best / views == i / views;
+    hits += best / views == gi / views;
   }
-  r.pos = ps / double(pn);
-  r.neg = ns / double(nn_);
+  r.pos = ps / double(M * (views - 1));
+  r.neg = ns / double(M * (M - views));
   r.acc = double(hits) / double(M);
   return r;
 }
 
-IDTrainer::IDTrainer(IDTrainConfig cfg, Device device) : cfg_(std::move(cfg)), device_(device) {
+IDTrainer::IDTrainer(IDTrainConfig cfg, Device device, dist::ProcessGroup* pg)
+    : cfg_(std::move(cfg)), device_(device), pg_(pg && pg->size() > 1 ? pg : nullptr) {
+  if (pg_ && cfg_.hard_negatives && cfg_.identities % 2 != 0)
+    throw ValueError("toyid trainer: data-parallel training with hard_negatives needs an even 'identities' a rank (" +
+                     std::to_string(cfg_.identities) + "), so that every sibling sits beside its identity");
   nn::manual_seed(stream_seed(cfg_.seed, kInit));
   net_ = std::make_unique<irse::Backbone>(cfg_.backbone_config());
   net_->to(device_);
@@ -221,11 +230,12 @@ IDTrainer::IDTrainer(IDTrainConfig cfg, Device device) : cfg_(std::move(cfg)), d
 }
 
 Tensor IDTrainer::batch_images(int64_t it) const {
-  const int64_t K = cfg_.identities, V = cfg_.views;
+  // This rank's slots [r K, (r + 1) K) of the global batch of N K identities.
+  const int64_t K = cfg_.identities, V = cfg_.views, N = pg_ ? pg_->size() : 1, r0 = pg_ ? pg_->rank() * K : 0;
   std::vector<std::pair<tf::ToyIdentity, tf::ToyEdit>> items;
   tf::ToyIdentity previous;
-  for (int64_t j = 0; j < K; ++j) {
-    const uint64_t c = uint64_t(it * K + j);  // the identity counter of the whole run
+  for (int64_t j = r0; j < r0 + K; ++j) {
+    const uint64_t c = uint64_t(it * K * N + j);  // the identity counter of the whole run
     const uint64_t k = cfg_.toyfaces_identities > 0 ? c % uint64_t(cfg_.toyfaces_identities) : c;
     tf::ToyIdentity id = tf::sample_identity(cfg_.toyfaces_seed, tf::train_index(k));
     // With hard_negatives, every odd slot is a sibling of the slot before it (its own identity
@@ -240,19 +250,26 @@ Tensor IDTrainer::batch_images(int64_t it) const {
 StepLog IDTrainer::step() {
   const auto t0 = std::chrono::steady_clock::now();
   StepLog log;
+  reduce_seconds_ = 0;
+  dist::BatchGroupGuard batch_group(pg_);  // BatchNorm over the global batch
   Tensor x = batch_images(iteration_);
-  ContrastiveResult r = contrastive_loss(net_->forward(x), cfg_.views, cfg_.temperature);
+  Tensor z = net_->forward(x);
+  ContrastiveResult r = pg_ ? contrastive_loss_rows(z, dist::all_gather(z, *pg_), pg_->rank() * z.size(0), cfg_.views,
+                                                    cfg_.temperature)
+                            : contrastive_loss(z, cfg_.views, cfg_.temperature);
   const double loss = value_of(r.loss);
   if (!std::isfinite(loss))
     throw DivergenceError("toyid training diverged at iteration " + std::to_string(iteration_ + 1) +
                           ": the contrastive loss is not finite (the last good checkpoint is kept)");
   opt_->zero_grad();
   r.loss.backward();
+  if (pg_) reduce_seconds_ += dist::all_reduce_gradients(opt_->parameters(), *pg_).seconds;
   opt_->step();
   log.terms["loss"] = loss;
   log.terms["pos"] = r.pos;
   log.terms["neg"] = r.neg;
   log.terms["acc"] = r.acc;
+  if (pg_) dist::all_reduce_sum(log.terms, *pg_);  // each rank holds its rows' shares
   ++iteration_;
   log.iteration = iteration_;
   log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -299,13 +316,30 @@ IDEval IDTrainer::evaluate(int64_t n, bool siblings) {
   return e;
 }
 
-void IDTrainer::save(const std::string& path) const {
+std::vector<uint8_t> IDTrainer::serialize() const {
   io::NamedTensors out;
   auto put = [&](const std::string& k, const Tensor& t) { out.emplace_back(k, io::from_tensor(t.detach())); };
   for (auto& [k, t] : net_->state_dict()) put("net." + k, t);
   for (auto& [k, t] : opt_->state_dict()) put("optim." + k, t);
   put("iteration", scalar_i64(iteration_));
-  io::save_safetensors(path, out, {{"format", kFormat}, {"toyid_train_config", cfg_.dump(-1)}});
+  return io::serialize_safetensors(out, {{"format", kFormat}, {"toyid_train_config", cfg_.dump(-1)}});
+}
+
+void IDTrainer::save(const std::string& path) const { io::atomic_write_file(path, serialize()); }
+
+void IDTrainer::load(const std::string& path) { deserialize(io::read_file_bytes(path), path); }
+
+void IDTrainer::broadcast_state(int root) {
+  if (!pg_) return;
+  dist::broadcast_state(*pg_, root, [this] { return serialize(); },
+                        [this](const std::vector<uint8_t>& b, const std::string& n) { deserialize(b, n); });
+}
+
+std::vector<std::pair<std::string, Tensor>> IDTrainer::replicated_state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [k, t] : net_->state_dict()) out.emplace_back("net." + k, t);
+  for (auto& [k, t] : opt_->state_dict()) out.emplace_back("optim." + k, t);
+  return out;
 }
 
 void IDTrainer::save_network(const std::string& path) const {
@@ -314,9 +348,9 @@ void IDTrainer::save_network(const std::string& path) const {
   io::save_safetensors(path, out, {{"format", "gradstyle-toyid-backbone-1"}, {"toyid_train_config", cfg_.dump(-1)}});
 }
 
-void IDTrainer::load(const std::string& path) {
+void IDTrainer::deserialize(const std::vector<uint8_t>& bytes, const std::string& path) {
   std::map<std::string, std::string> meta;
-  io::NamedTensors in = io::load_safetensors(path, &meta);
+  io::NamedTensors in = io::load_safetensors_bytes(io::ByteSpan(bytes.data(), bytes.size()), path, &meta);
   if (meta["format"] != kFormat)
     throw FormatError(path + ": not a gradstyle toyid training checkpoint (metadata format = '" + meta["format"] + "')");
   require_resumable(IDTrainConfig::parse(meta["toyid_train_config"]), cfg_, path);

@@ -68,6 +68,16 @@ TEST_CASE("train/toyid: the contrastive loss equals the hand computation and its
   gstest::gradcheck([&](const std::vector<Tensor>& v) { return contrastive_loss(v[0], 3, 0.7).loss; },
                     {Tensor::randn({6, 3}, 4, {.dtype = DType::f64})});
   CHECK_THROWS_AS(contrastive_loss(Tensor::zeros({3, 2}), 2, tau), ShapeError);
+  // The shares of two "ranks" (rows [0, 2) and [2, 4) against all rows) add up to the whole.
+  Tensor q = Tensor::randn({6, 3}, 8, {.dtype = DType::f64});
+  ContrastiveResult whole = contrastive_loss(q, 2, tau);
+  ContrastiveResult a = contrastive_loss_rows(q.narrow(0, 0, 2), q, 0, 2, tau),
+                    b = contrastive_loss_rows(q.narrow(0, 2, 4), q, 2, 2, tau);
+  CHECK(a.loss.item() + b.loss.item() == doctest::Approx(whole.loss.item()).epsilon(1e-12));
+  CHECK(a.acc + b.acc == doctest::Approx(whole.acc));
+  CHECK(a.pos + b.pos == doctest::Approx(whole.pos).epsilon(1e-12));
+  CHECK(a.neg + b.neg == doctest::Approx(whole.neg).epsilon(1e-12));
+  CHECK_THROWS_AS(contrastive_loss_rows(q.narrow(0, 0, 2), q, 5, 2, tau), ShapeError);
 }
 
 TEST_CASE("train/toyid: a run saved, loaded and continued is bitwise the straight run") {

@@ -70,9 +70,14 @@ struct IDEval {
   double top1 = 0;  // fraction whose nearest view of the other set is its own identity
 };
 
+// Data parallel with pg of size N > 1: `identities` is one rank's share of a global batch of
+// N x identities; the embeddings are gathered (dist::all_gather), each rank scores its own rows
+// against every row, BatchNorm sees the global batch and the gradients are summed, so N ranks
+// train what one process trains with N x identities. Needs an even `identities` when
+// hard_negatives is on (a sibling and its identity stay on one rank).
 class IDTrainer {
  public:
-  explicit IDTrainer(IDTrainConfig cfg, Device device = Device::cpu());
+  explicit IDTrainer(IDTrainConfig cfg, Device device = Device::cpu(), dist::ProcessGroup* pg = nullptr);
 
   // Terms: loss, pos and neg (mean positive / negative cosine in the batch), acc (fraction of
   // views whose nearest other view has the same identity).
@@ -81,6 +86,11 @@ class IDTrainer {
 
   void save(const std::string& path) const;  // the training checkpoint (crash-safe)
   void load(const std::string& path);        // ValueError when the configuration differs
+  std::vector<uint8_t> serialize() const;
+  void deserialize(const std::vector<uint8_t>& bytes, const std::string& name);
+  void broadcast_state(int root = 0);  // every rank takes root's state (no-op on one process)
+  std::vector<std::pair<std::string, Tensor>> replicated_state() const;  // network and optimiser
+  std::vector<std::pair<std::string, Tensor>> frozen_state() const { return {}; }  // nothing is frozen
   // The network alone as a plain Backbone state dict (input_layer.*, body.*, output_layer.*):
   // what arcface::ArcFaceID::from_checkpoint and irse::Backbone::from_checkpoint read.
   void save_network(const std::string& path) const;
@@ -90,7 +100,7 @@ class IDTrainer {
 
   models::irse::Backbone& net() { return *net_; }
   const IDTrainConfig& config() const { return cfg_; }
-  double last_reduce_seconds() const { return 0; }
+  double last_reduce_seconds() const { return reduce_seconds_; }
 
  private:
   // [identities * views, 3, size, size] for iteration `it` (identity-major: rows i*views + v).
@@ -101,6 +111,8 @@ class IDTrainer {
   std::unique_ptr<Optimizer> opt_;
   int64_t iteration_ = 0;
   Device device_;
+  dist::ProcessGroup* pg_ = nullptr;  // null: one process
+  double reduce_seconds_ = 0;
 };
 
 // The contrastive loss above for unit-norm embeddings z [K * V, E] in identity-major order;
@@ -110,5 +122,10 @@ struct ContrastiveResult {
   double pos = 0, neg = 0, acc = 0;
 };
 ContrastiveResult contrastive_loss(const Tensor& z, int64_t views, double temperature);
+// The share of rows [begin, begin + rows.size(0)) of the batch `all` (rows = those of `all`):
+// their loss terms over the whole batch, divided by the whole batch's count, and their shares of
+// pos, neg and acc; the shares of all the rows add up to contrastive_loss(all).
+ContrastiveResult contrastive_loss_rows(const Tensor& rows, const Tensor& all, int64_t begin, int64_t views,
+                                        double temperature);
 
 }  // namespace gradstyle::train
