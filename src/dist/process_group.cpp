@@ -18,6 +18,9 @@
 #include "gradstyle/dist/dist.hpp"
 
 #ifdef GRADSTYLE_MPI
+// The C API only: OpenMPI's deprecated C++ bindings draw -Wcast-function-type warnings.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 #endif
 

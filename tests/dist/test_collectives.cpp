@@ -237,7 +237,9 @@ TEST_CASE("dist: the data sources' slices, concatenated in rank order, are the g
     std::filesystem::create_directories(dir);
     for (int i = 0; i < 5; ++i) {
       namespace tf = gradstyle::data::toyfaces;
-      io::save_png((dir / ("f" + std::to_string(i) + ".png")).string(),
+      std::string name = "f";
+      name += std::to_string(i) + ".png";  // (GCC 12 warns falsely about "f" + std::to_string(i): -Wrestrict)
+      io::save_png((dir / name).string(),
                    tf::render_image(tf::sample_identity(1, tf::train_index(uint64_t(i))), tf::sample_edit(1, uint64_t(i)), 16));
     }
     auto w = train::folder_source(dir.string(), 16, 8, 0.5, 4), a = train::folder_source(dir.string(), 16, 8, 0.5, 4),
