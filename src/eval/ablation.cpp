@@ -188,7 +188,15 @@ std::string ablation_markdown(const ToyBundle& b, const AblationResult& r, const
     << "drops it at inference, so these rows measure each part's contribution, not a network retrained\n"
     << "without it (the paper's Tables 3 and 4 retrain; see \"Not measured\" below).\n\n";
   const std::string id_head = r.has_id ? " ID |" : "", id_rule = r.has_id ? "---|" : "";
-  auto id_cell = [&](const AblationRow& row) { return r.has_id ? " " + fmt(row.id, 4) + " |" : std::string(); };
+  auto id_cell = [&](const AblationRow& row) {
+    std::string c;
+    if (r.has_id) {
+      c = ' ';
+      c += fmt(row.id, 4);
+      c += " |";
+    }
+    return c;
+  };
   s << "## Reconstruction\n\n| variant | L2 | PSNR | SSIM |" << id_head << "\n|---|---|---|---|" << id_rule << "\n";
   for (const auto& row : r.rows)
     if (row.task == "reconstruction")

@@ -85,7 +85,10 @@ class FolderSource : public DataSource {
     for (const auto& p : files_) {
       std::error_code ec;
       const auto n = fs::file_size(p, ec);
-      f += "\n" + fs::path(p).filename().string() + " " + std::to_string(ec ? -1 : int64_t(n));
+      f += '\n';
+      f += fs::path(p).filename().string();
+      f += ' ';
+      f += std::to_string(ec ? -1 : int64_t(n));
     }
     return f;
   }
