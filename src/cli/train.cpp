@@ -288,7 +288,8 @@ void start_state(T& t, const TrainArgs& a, const fs::path& exp, dist::ProcessGro
     write_text(ranks_file.string(), "{\"ranks\": " + std::to_string(pg.size()) + "}\n");
     if (a.resume) t.load((exp / "checkpoints" / "last.safetensors").string());
   }
-  t.broadcast_state(0);
+  dist::broadcast_state(pg, 0, [&t] { return t.serialize(); },
+                        [&t](const std::vector<uint8_t>& b, const std::string& n) { t.deserialize(b, n); });
 }
 
 template <class T>
@@ -400,6 +401,7 @@ int run_train_toyid(const TrainArgs& a, const std::string& cfg_text, dist::Proce
   with_ranks(L, t, pg);
   with_bookkeeping(L, cfg);
   run_loop(L, exp, a.quiet, err);
+  if (pg.rank() != 0) return 0;  // the evaluation below is the same on every rank: rank 0 prints it
   const train::IDEval e = t.evaluate(256), h = t.evaluate(256, true);
   out << "train: done, " << t.iteration() << " iterations; held-out identities (" << e.identities
       << ", two edits each): same-identity cosine " << e.pos << ", different " << e.neg << ", top-1 " << e.top1

@@ -229,12 +229,6 @@ void E4ETrainer::save(const std::string& path) const { io::atomic_write_file(pat
 
 void E4ETrainer::load(const std::string& path) { deserialize(io::read_file_bytes(path), path); }
 
-void E4ETrainer::broadcast_state(int root) {
-  if (!pg_) return;
-  dist::broadcast_state(*pg_, root, [this] { return serialize(); },
-                        [this](const std::vector<uint8_t>& b, const std::string& n) { deserialize(b, n); });
-}
-
 std::vector<std::pair<std::string, Tensor>> E4ETrainer::replicated_state() const {
   std::vector<std::pair<std::string, Tensor>> out;
   for (auto& [k, t] : e_->state_dict()) out.emplace_back("encoder." + k, t);

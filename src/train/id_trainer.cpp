@@ -329,12 +329,6 @@ void IDTrainer::save(const std::string& path) const { io::atomic_write_file(path
 
 void IDTrainer::load(const std::string& path) { deserialize(io::read_file_bytes(path), path); }
 
-void IDTrainer::broadcast_state(int root) {
-  if (!pg_) return;
-  dist::broadcast_state(*pg_, root, [this] { return serialize(); },
-                        [this](const std::vector<uint8_t>& b, const std::string& n) { deserialize(b, n); });
-}
-
 std::vector<std::pair<std::string, Tensor>> IDTrainer::replicated_state() const {
   std::vector<std::pair<std::string, Tensor>> out;
   for (auto& [k, t] : net_->state_dict()) out.emplace_back("net." + k, t);

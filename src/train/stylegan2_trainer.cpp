@@ -402,12 +402,6 @@ void StyleGAN2Trainer::save(const std::string& path) const { io::atomic_write_fi
 
 void StyleGAN2Trainer::load(const std::string& path) { deserialize(io::read_file_bytes(path), path); }
 
-void StyleGAN2Trainer::broadcast_state(int root) {
-  if (!pg_) return;
-  dist::broadcast_state(*pg_, root, [this] { return serialize(); },
-                        [this](const std::vector<uint8_t>& b, const std::string& n) { deserialize(b, n); });
-}
-
 std::vector<std::pair<std::string, Tensor>> StyleGAN2Trainer::replicated_state() const {
   std::vector<std::pair<std::string, Tensor>> out;
   for (auto& [k, t] : g_->state_dict()) out.emplace_back("g." + k, t);

@@ -309,30 +309,44 @@ TEST_CASE("dist/mpirun: the stylegan2, e4e and toyid stages: 2 ranks x batch 2 =
                  " --quiet");
     REQUIRE_MESSAGE(p.rc == 0, p.output);
   };
-  auto run_two = [&](const std::string& exp, const std::string& cfg) {
-    Proc p = run(t.mpi("", "--exp_dir " + exp + " --config " + cfg + " --quiet"));
-    REQUIRE_MESSAGE(p.rc == 0, p.output);
+  // One stage: 1 process x 4, 2 ranks x 2, and the control 1 process x 2; the logged terms and
+  // the trained parameters (names under `prefixes`) of the 2-rank run and the control against
+  // the 1-process run, the parameters relative to how far iterations 2-4 moved them.
+  struct Comparison {
+    std::vector<double> terms, control_terms;
+    double params = 0, control_params = 0;
   };
+  auto compare = [&](const std::string& name, const std::string& cfg4, const std::string& cfg2,
+                     const std::vector<std::string>& terms, const std::vector<std::string>& prefixes) {
+    const std::string one = t.exp(name + "_one"), two = t.exp(name + "_two"), small = t.exp(name + "_small");
+    run_one(one, cfg4);
+    Proc p = run(t.mpi("", "--exp_dir " + two + " --config " + cfg2 + " --quiet"));
+    REQUIRE_MESSAGE(p.rc == 0, p.output);
+    run_one(small, cfg2);
+    Comparison c;
+    std::string where, w2;
+    c.terms = term_differences(two, one, &where, terms, 4);
+    c.control_terms = term_differences(small, one, &w2, terms, 4);
+    const auto p_one = trained_parameters(checkpoint(one), prefixes);
+    const double moved = distance(p_one, trained_parameters(checkpoint(one, "iteration_2"), prefixes));
+    c.params = distance(trained_parameters(checkpoint(two), prefixes), p_one) / moved;
+    c.control_params = distance(trained_parameters(checkpoint(small), prefixes), p_one) / moved;
+    MESSAGE(name << ", 2 x 2 vs 1 x 4: first iteration " << c.terms[0] << ", worst " << where << "; parameters "
+                 << c.params << "; control 1 x 2: first iteration " << c.control_terms[0] << ", parameters "
+                 << c.control_params);
+    return c;
+  };
+  auto worst = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
 
   // StyleGAN2 from scratch: mixing, random noise, R1 and the path penalty every 2 iterations.
-  const std::vector<std::string> gan_terms = {"d_loss", "real_score", "fake_score", "g_loss", "r1", "path",
-                                              "path_length"};
-  run_one(t.exp("gan_one"), gan(4, 16, 4));
-  run_two(t.exp("gan_two"), gan(2, 16, 4));
-  run_one(t.exp("gan_small"), gan(2, 16, 4));
-  std::string where, w2;
-  const std::vector<double> d = term_differences(t.exp("gan_two"), t.exp("gan_one"), &where, gan_terms, 4);
-  const std::vector<double> dc = term_differences(t.exp("gan_small"), t.exp("gan_one"), &w2, gan_terms, 4);
-  const auto p_one = trained_parameters(checkpoint(t.exp("gan_one")), {"g.", "d."});
-  const double rel = distance(trained_parameters(checkpoint(t.exp("gan_two")), {"g.", "d."}), p_one) /
-                     distance(p_one, trained_parameters(checkpoint(t.exp("gan_one"), "iteration_2"), {"g.", "d."}));
-  MESSAGE("stylegan2, 2 x 2 vs 1 x 4: first iteration " << d[0] << ", worst " << where << "; parameters " << rel
-                                                        << "; control 1 x 2: first iteration " << dc[0]);
+  const Comparison g = compare("gan", gan(4, 16, 4), gan(2, 16, 4),
+                               {"d_loss", "real_score", "fake_score", "g_loss", "r1", "path", "path_length"},
+                               {"g.", "d."});
   // The GAN's scores are near 0.02, where float32 rounding is a larger share (seen 4.2e-6).
-  CHECK(d[0] <= 10 * kFirstTermTol);
-  CHECK(*std::max_element(d.begin(), d.end()) <= kTermTol);
-  CHECK(rel <= kParamRel);
-  CHECK(dc[0] > 1000 * kFirstTermTol);
+  CHECK(g.terms[0] <= 10 * kFirstTermTol);
+  CHECK(worst(g.terms) <= kTermTol);
+  CHECK(g.params <= kParamRel);
+  CHECK(g.control_terms[0] > 1000 * kFirstTermTol);
 
   // e4e against a 32 px generator of that trainer: its BatchNorm layers train on the global batch.
   run_one(t.exp("gan32"), gan(4, 32, 1));
@@ -345,21 +359,11 @@ TEST_CASE("dist/mpirun: the stylegan2, e4e and toyid stages: 2 ranks x batch 2 =
       "device": "cpu", "log_every": 1, "save_every": 2, "image_every": 0, "keep_last": 3})";
     return write_file(t.root / ("e4e_b" + std::to_string(batch) + ".json"), j.str());
   };
-  const std::vector<std::string> e4e_terms = {"total", "l2", "delta", "latent", "stage"};
-  run_one(t.exp("e4e_one"), e4e(4));
-  run_two(t.exp("e4e_two"), e4e(2));
-  run_one(t.exp("e4e_small"), e4e(2));
-  const std::vector<double> e = term_differences(t.exp("e4e_two"), t.exp("e4e_one"), &where, e4e_terms, 4);
-  const std::vector<double> ec = term_differences(t.exp("e4e_small"), t.exp("e4e_one"), &w2, e4e_terms, 4);
-  const auto q_one = trained_parameters(checkpoint(t.exp("e4e_one")), {"encoder."});
-  const double rel_e = distance(trained_parameters(checkpoint(t.exp("e4e_two")), {"encoder."}), q_one) /
-                       distance(q_one, trained_parameters(checkpoint(t.exp("e4e_one"), "iteration_2"), {"encoder."}));
-  MESSAGE("e4e, 2 x 2 vs 1 x 4: first iteration " << e[0] << ", worst " << where << "; parameters " << rel_e
-                                                  << "; control 1 x 2: first iteration " << ec[0]);
-  CHECK(e[0] <= kFirstTermTol);
-  CHECK(*std::max_element(e.begin(), e.end()) <= kTermTol);
-  CHECK(rel_e <= kParamRel);
-  CHECK(ec[0] > 100 * kFirstTermTol);
+  const Comparison e = compare("e4e", e4e(4), e4e(2), {"total", "l2", "delta", "latent", "stage"}, {"encoder."});
+  CHECK(e.terms[0] <= kFirstTermTol);
+  CHECK(worst(e.terms) <= kTermTol);
+  CHECK(e.params <= kParamRel);
+  CHECK(e.control_terms[0] > 100 * kFirstTermTol);
 
   // The toy identity network: gathered embeddings, every rank's rows scored against all rows, its
   // BatchNorm over the global batch, siblings beside their identities.
@@ -370,25 +374,12 @@ TEST_CASE("dist/mpirun: the stylegan2, e4e and toyid stages: 2 ranks x batch 2 =
       "keep_last": 3})";
     return write_file(t.root / ("toyid_" + std::to_string(identities) + ".json"), j.str());
   };
-  const std::vector<std::string> id_terms = {"loss", "pos", "neg", "acc"};
-  run_one(t.exp("id_one"), toyid(4));
-  run_two(t.exp("id_two"), toyid(2));
-  run_one(t.exp("id_small"), toyid(2));
-  const std::vector<double> q = term_differences(t.exp("id_two"), t.exp("id_one"), &where, id_terms, 4);
-  const std::vector<double> qc = term_differences(t.exp("id_small"), t.exp("id_one"), &w2, id_terms, 4);
-  const auto n_one = trained_parameters(checkpoint(t.exp("id_one")), {"net."});
-  const double rel_q = distance(trained_parameters(checkpoint(t.exp("id_two")), {"net."}), n_one) /
-                       distance(n_one, trained_parameters(checkpoint(t.exp("id_one"), "iteration_2"), {"net."}));
-  const double rel_qc = distance(trained_parameters(checkpoint(t.exp("id_small")), {"net."}), n_one) /
-                        distance(n_one, trained_parameters(checkpoint(t.exp("id_one"), "iteration_2"), {"net."}));
-  MESSAGE("toyid, 2 x 2 vs 1 x 4: first iteration " << q[0] << ", worst " << where << "; parameters " << rel_q
-                                                    << "; control 1 x 2: first iteration " << qc[0] << ", parameters "
-                                                    << rel_qc);
-  CHECK(q[0] <= kFirstTermTol);
-  CHECK(*std::max_element(q.begin(), q.end()) <= kTermTol);
+  const Comparison q = compare("toyid", toyid(4), toyid(2), {"loss", "pos", "neg", "acc"}, {"net."});
+  CHECK(q.terms[0] <= kFirstTermTol);
+  CHECK(worst(q.terms) <= kTermTol);
   // This network is small and its last two steps move it little, so the parameters' share is
   // larger here (seen 1.3 %); the control is 76 % of the movement away.
-  CHECK(rel_q <= 5 * kParamRel);
-  CHECK(rel_qc > 20 * kParamRel);
-  CHECK(qc[0] > 100 * kFirstTermTol);
+  CHECK(q.params <= 5 * kParamRel);
+  CHECK(q.control_params > 20 * kParamRel);
+  CHECK(q.control_terms[0] > 100 * kFirstTermTol);
 }

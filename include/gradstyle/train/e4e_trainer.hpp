@@ -67,7 +67,6 @@ class E4ETrainer {
   void load(const std::string& path);
   std::vector<uint8_t> serialize() const;
   void deserialize(const std::vector<uint8_t>& bytes, const std::string& name);
-  void broadcast_state(int root = 0);  // every rank takes root's state (no-op on one process)
   std::vector<std::pair<std::string, Tensor>> replicated_state() const;  // encoder, latent_avg, optimiser
   std::vector<std::pair<std::string, Tensor>> frozen_state() const;      // the generator
   double last_reduce_seconds() const { return reduce_seconds_; }

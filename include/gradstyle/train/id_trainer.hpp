@@ -88,7 +88,6 @@ class IDTrainer {
   void load(const std::string& path);        // ValueError when the configuration differs
   std::vector<uint8_t> serialize() const;
   void deserialize(const std::vector<uint8_t>& bytes, const std::string& name);
-  void broadcast_state(int root = 0);  // every rank takes root's state (no-op on one process)
   std::vector<std::pair<std::string, Tensor>> replicated_state() const;  // network and optimiser
   std::vector<std::pair<std::string, Tensor>> frozen_state() const { return {}; }  // nothing is frozen
   // The network alone as a plain Backbone state dict (input_layer.*, body.*, output_layer.*):

@@ -92,7 +92,6 @@ class StyleGAN2Trainer {
   void load(const std::string& path);        // ValueError when the configuration differs
   std::vector<uint8_t> serialize() const;
   void deserialize(const std::vector<uint8_t>& bytes, const std::string& name);
-  void broadcast_state(int root = 0);  // every rank takes root's state (no-op on one process)
   std::vector<std::pair<std::string, Tensor>> replicated_state() const;  // G, g_ema, D, both optimisers
   std::vector<std::pair<std::string, Tensor>> frozen_state() const { return {}; }  // nothing is frozen
   double last_reduce_seconds() const { return reduce_seconds_; }

@@ -118,11 +118,10 @@ class Trainer {
   void save(const std::string& path) const;
   // Restores a save() of a run with the same configuration (ValueError naming what differs).
   void load(const std::string& path);
-  // save() / load() through memory; `name` names the bytes in errors.
+  // save() / load() through memory; `name` names the bytes in errors. dist::broadcast_state
+  // sends these bytes from rank 0 to every rank.
   std::vector<uint8_t> serialize() const;
   void deserialize(const std::vector<uint8_t>& bytes, const std::string& name);
-  // Every rank takes `root`'s whole state (a collective; no-op on one process).
-  void broadcast_state(int root = 0);
   // The trained state (GradStyle modules, D, both optimisers) as named tensors, for
   // dist::check_replicas_equal.
   std::vector<std::pair<std::string, Tensor>> replicated_state() const;
